@@ -44,6 +44,7 @@ type options struct {
 	retryWaitMin time.Duration
 	retryWaitMax time.Duration
 	transport    http.RoundTripper
+	wrap         func(http.RoundTripper) http.RoundTripper
 }
 
 // Option configures a Client.
@@ -79,6 +80,12 @@ func WithRetry(max int, minWait, maxWait time.Duration) Option {
 // WithHTTPTransport replaces the transport (tests, metrics wrapping). The CA file and TLS skip
 // options then only affect TLSConfig(); the given transport is used as is.
 func WithHTTPTransport(rt http.RoundTripper) Option { return func(o *options) { o.transport = rt } }
+
+// WithTransportWrapper wraps the client's transport (metrics, tracing) while keeping the CA file
+// and TLS skip settings, which WithHTTPTransport would replace.
+func WithTransportWrapper(wrap func(http.RoundTripper) http.RoundTripper) Option {
+	return func(o *options) { o.wrap = wrap }
+}
 
 // Client is the one Artifactory client. It is safe for concurrent use.
 type Client struct {
@@ -145,6 +152,9 @@ func New(rawURL string, opts ...Option) (*Client, error) {
 	rt := o.transport
 	if rt == nil {
 		rt = newTransport(tlsConfig)
+	}
+	if o.wrap != nil {
+		rt = o.wrap(rt)
 	}
 	plain := &http.Client{Transport: rt, CheckRedirect: checkRedirect}
 

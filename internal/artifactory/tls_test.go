@@ -51,3 +51,34 @@ func TestTLSWithCAFile(t *testing.T) {
 		t.Error("a CA file without certificates was accepted")
 	}
 }
+
+// countingTransport counts the requests it passes on.
+type countingTransport struct {
+	next http.RoundTripper
+	n    int
+}
+
+func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	c.n++
+	return c.next.RoundTrip(r)
+}
+
+func TestTransportWrapperKeepsTLSSettings(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(versionOK))
+	defer srv.Close()
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var counter *countingTransport
+	c := newTestClient(t, srv.URL, WithCAFile(ca), WithTransportWrapper(func(rt http.RoundTripper) http.RoundTripper {
+		counter = &countingTransport{next: rt}
+		return counter
+	}))
+	if _, err := c.Version(context.Background()); err != nil {
+		t.Fatalf("wrapped transport lost the CA file: %v", err)
+	}
+	if counter == nil || counter.n != 1 {
+		t.Fatalf("wrapper saw %v requests, want 1", counter)
+	}
+}
