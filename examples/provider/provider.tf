@@ -1,0 +1,23 @@
+terraform {
+  required_providers {
+    imagewatch = {
+      source = "imagewatch/imagewatch"
+    }
+  }
+}
+
+# Connection defaults for every integration and data source. Each may also come from the
+# environment: JFROG_URL, JFROG_ACCESS_TOKEN, JFROG_USERNAME.
+provider "imagewatch" {
+  url          = "https://acme.jfrog.io"
+  access_token = var.jfrog_access_token # sent as "Authorization: Bearer" (no username)
+
+  # Optional transport settings.
+  # ca_cert_file    = "/etc/ssl/certs/corp-ca.pem"
+  request_timeout = "30s"
+}
+
+variable "jfrog_access_token" {
+  type      = string
+  sensitive = true
+}

@@ -1,0 +1,4 @@
+import {
+  to = imagewatch_artifactory_integration.prod
+  id = "prod"
+}

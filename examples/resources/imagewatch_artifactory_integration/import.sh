@@ -1,0 +1,1 @@
+terraform import imagewatch_artifactory_integration.prod prod
