@@ -258,6 +258,8 @@ func (c *Client) do(ctx context.Context, r request) (*response, error) {
 	if r.body != nil {
 		body = r.body
 	}
+	attempts := &lastAttempt{}
+	ctx = context.WithValue(ctx, lastAttemptKey{}, attempts)
 	req, err := retryablehttp.NewRequestWithContext(ctx, r.method, full, body)
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: %w", r.method, r.path, err)
@@ -291,8 +293,17 @@ func (c *Client) do(ctx context.Context, r request) (*response, error) {
 	return &response{status: resp.StatusCode, header: resp.Header, body: data}, nil
 }
 
+// lastAttempt keeps the network error of the latest attempt, so that a call whose deadline
+// expires while waiting to retry still says why the attempts failed (e.g. connection refused).
+type lastAttempt struct{ err error }
+
+type lastAttemptKey struct{}
+
 func (c *Client) transportErr(ctx context.Context, method, u string, err error) error {
 	te := &transportError{Method: method, URL: u, Timeout: c.opts.timeout, Err: err}
+	if la, ok := ctx.Value(lastAttemptKey{}).(*lastAttempt); ok && la.err != nil {
+		te.last = la.err
+	}
 	if errors.Is(context.Cause(ctx), errClientTimeout) {
 		te.timeout = true
 		if !errors.Is(err, context.DeadlineExceeded) {
@@ -310,6 +321,9 @@ func retryPolicy(maxWait time.Duration) retryablehttp.CheckRetry {
 	return func(ctx context.Context, resp *http.Response, err error) (bool, error) {
 		if ctx.Err() != nil {
 			return false, ctx.Err()
+		}
+		if la, ok := ctx.Value(lastAttemptKey{}).(*lastAttempt); ok && err != nil {
+			la.err = err
 		}
 		retry, _ := retryablehttp.DefaultRetryPolicy(ctx, resp, err)
 		if !retry || resp == nil {

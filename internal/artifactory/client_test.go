@@ -453,3 +453,21 @@ func TestPingAndVersion(t *testing.T) {
 		t.Errorf("non-Artifactory answer not reported: %v", err)
 	}
 }
+
+func TestRefusedUntilDeadlineKeepsTheCause(t *testing.T) {
+	w := newWire(t, versionOK)
+	u := w.URL
+	w.Close()
+	// Waits between retries outlast the timeout: the deadline, not the retry budget, ends the call.
+	c, err := New(u, WithTimeout(300*time.Millisecond), WithRetry(10, 200*time.Millisecond, time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Version(context.Background())
+	if !IsUnreachable(err) {
+		t.Fatalf("want unreachable, got %v", err)
+	}
+	if msg := err.Error(); !strings.Contains(msg, "no response within 300ms") || !strings.Contains(msg, "refused") {
+		t.Errorf("error should name the timeout and the last cause: %v", err)
+	}
+}

@@ -146,13 +146,18 @@ type transportError struct {
 	Method  string
 	URL     string // scheme://host/path, no query
 	Timeout time.Duration
-	timeout bool // the client's WithTimeout expired
+	timeout bool  // the client's WithTimeout expired
+	last    error // the latest attempt's network error, when the deadline ended the retries
 	Err     error
 }
 
 func (e *transportError) Error() string {
 	if e.timeout {
-		return fmt.Sprintf("%s %s: no response within %s (request timeout)", e.Method, e.URL, e.Timeout)
+		msg := fmt.Sprintf("%s %s: no response within %s (request timeout)", e.Method, e.URL, e.Timeout)
+		if e.last != nil && !errors.Is(e.last, context.DeadlineExceeded) {
+			msg += "; last attempt: " + describeTransport(e.last)
+		}
+		return msg
 	}
 	return fmt.Sprintf("%s %s: %s", e.Method, e.URL, describeTransport(e.Err))
 }
