@@ -65,6 +65,7 @@ type Config struct {
 	PollInterval    time.Duration // default 60s
 	Workers         int           // default runtime.NumCPU()
 	Listen          string        // host:port of the health/metrics/inventory API; "" = off
+	APIToken        string        `json:"-"` // bearer token required by the inventory API; "" = open; never printed
 	LogFormat       string        // "text" (default) | "json"
 	Unused          []string      // JSON paths accepted but unused, e.g. "docker"
 }
@@ -75,6 +76,7 @@ type Integration struct {
 	BaseURL            string
 	Username           string
 	Secret             string `json:"-"` // resolved password / access token; never printed
+	WebhookSecret      string `json:"-"` // secret Artifactory's webhooks must carry; "" = webhooks refused; never printed
 	Repositories       []string
 	ImageFilters       []artifactory.ImageFilter
 	CAFile             string // absolute; "" = system roots
@@ -113,12 +115,15 @@ type Output struct {
 // returns warnings (unused keys, a file readable by others, ignored secret
 // sources) and, on failure, every problem found joined with errors.Join; each
 // is a *Error naming the JSON path.
-func Load(path string) (*Config, []string, error) {
+func Load(path string, opts ...LoadOption) (*Config, []string, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return nil, nil, &Error{File: path, Msg: err.Error()}
 	}
 	l := newLoader(abs)
+	for _, o := range opts {
+		o(l)
+	}
 	root, err := l.readFile(abs)
 	if err != nil {
 		return nil, nil, err
@@ -130,6 +135,16 @@ func Load(path string) (*Config, []string, error) {
 	}
 	return cfg, l.warns, nil
 }
+
+// LoadOption changes how Load reads a configuration.
+type LoadOption func(*loader)
+
+// WithoutSecrets makes Load check secret references (types, variable names)
+// without resolving them: no environment lookup, no secret file read, and
+// every secret field (Secret, WebhookSecret, APIToken, Token, APIKey) stays
+// empty. For commands that only need the configuration's paths, so an
+// operator can run them without the engine's credentials.
+func WithoutSecrets() LoadOption { return func(l *loader) { l.skipSecrets = true } }
 
 // LoadIntegration loads one fragment of integrations_dir: a JSON object with
 // the schema of one artifactory[] entry. Error paths are relative to the
@@ -256,7 +271,11 @@ func (l *loader) checkPermissions(abs string) {
 var topLevelKeys = []string{
 	"agent_id", "docker", "artifactory", "integrations_dir", "state", "outputs",
 	"sbom_formats", "poll_interval", "workers", "listen", "log_format",
+	"api_token", "api_token_env", "api_token_file",
 }
+
+// apiTokenKeys carry the bearer token of the inventory API.
+var apiTokenKeys = secretKeys{"api_token", "api_token_env", "api_token_file"}
 
 func (l *loader) config(root *node) *Config {
 	cfg := &Config{
@@ -359,6 +378,8 @@ func (l *loader) config(root *node) *Config {
 			cfg.Listen = s
 		}
 	}
+	cfg.APIToken, _ = l.secret("", f, apiTokenKeys)
+	l.checkAPIExposure(cfg, f)
 	if s, ok := l.str("log_format", f["log_format"]); ok {
 		switch s {
 		case "text", "json":
@@ -405,6 +426,32 @@ func (l *loader) statePath(s string) (string, bool) {
 		return "", false
 	}
 	return p, true
+}
+
+// checkAPIExposure warns about an inventory API reachable from other machines
+// without a token, and about a token that protects nothing.
+func (l *loader) checkAPIExposure(cfg *Config, f fields) {
+	switch {
+	case cfg.Listen != "" && cfg.APIToken == "" && l.noSecretKeySet(f, apiTokenKeys) && !isLoopback(cfg.Listen):
+		l.warnf("listen", "%q accepts connections from other machines and no api_token is set: anyone who can reach it can read the image inventory (/api/v1/images); set api_token_env or api_token_file, or listen on 127.0.0.1", cfg.Listen)
+	case f["listen"] == nil && !l.noSecretKeySet(f, apiTokenKeys):
+		l.warnf("api_token", "is set but \"listen\" is not, so the inventory API it protects is off: set listen (e.g. \"127.0.0.1:9090\") or remove the token")
+	}
+}
+
+// isLoopback reports whether a valid listen address only accepts local
+// connections. Host names other than localhost count as exposed: what they
+// resolve to is not known without a lookup.
+func isLoopback(listen string) bool {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil || host == "" {
+		return false // ":9090" listens on every interface
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func checkListen(s string) error {

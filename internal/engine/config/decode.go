@@ -15,6 +15,8 @@ type loader struct {
 	errs   []error
 	warns  []string
 	inline []string // JSON paths holding inline secrets
+
+	skipSecrets bool // WithoutSecrets: check secret references, resolve none
 }
 
 func (l *loader) errorf(path, format string, args ...any) {

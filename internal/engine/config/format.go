@@ -44,6 +44,7 @@ type integrationView struct {
 	BaseURL            string
 	Username           string
 	Secret             string
+	WebhookSecret      string
 	Repositories       []string
 	ImageFilters       []artifactory.ImageFilter
 	CAFile             string
@@ -69,13 +70,14 @@ type configView struct {
 	PollInterval    time.Duration
 	Workers         int
 	Listen          string
+	APIToken        string
 	LogFormat       string
 	Unused          []string
 }
 
 func (i Integration) view() integrationView {
 	return integrationView{
-		Name: i.Name, BaseURL: safeURL(i.BaseURL), Username: i.Username, Secret: mark(i.Secret),
+		Name: i.Name, BaseURL: safeURL(i.BaseURL), Username: i.Username, Secret: mark(i.Secret), WebhookSecret: mark(i.WebhookSecret),
 		Repositories: i.Repositories, ImageFilters: i.ImageFilters, CAFile: i.CAFile,
 		InsecureSkipVerify: i.InsecureSkipVerify,
 	}
@@ -93,7 +95,7 @@ func (c Config) view() configView {
 	v := configView{
 		Path: c.Path, AgentID: c.AgentID, IntegrationsDir: c.IntegrationsDir, State: c.State,
 		SBOMFormats: c.SBOMFormats, PollInterval: c.PollInterval, Workers: c.Workers,
-		Listen: c.Listen, LogFormat: c.LogFormat, Unused: c.Unused,
+		Listen: c.Listen, APIToken: mark(c.APIToken), LogFormat: c.LogFormat, Unused: c.Unused,
 	}
 	for _, i := range c.Integrations {
 		v.Integrations = append(v.Integrations, i.view())
@@ -150,6 +152,9 @@ func (o Output) GoString() string { return fmt.Sprintf("%#v", o.view()) }
 func (c Config) GoString() string { return fmt.Sprintf("%#v", c.view()) }
 
 // MarshalJSON keeps secrets and URL queries out of JSON logs (hclog's JSON format marshals fields).
+func (c Config) MarshalJSON() ([]byte, error) { return json.Marshal(c.view()) }
+
+// MarshalJSON keeps secrets and URL queries out of JSON logs.
 func (i Integration) MarshalJSON() ([]byte, error) { return json.Marshal(i.view()) }
 
 // MarshalJSON keeps secrets and URL queries out of JSON logs.

@@ -16,6 +16,7 @@ var integrationKeys = []string{
 	"password", "password_env", "password_file",
 	"access_token", "access_token_env", "access_token_file",
 	"repositories", "image_filters", "ca_file", "insecure_skip_verify",
+	"webhook_secret", "webhook_secret_env", "webhook_secret_file",
 }
 
 var filterKeys = []string{"repository", "images", "exclude", "tags"}
@@ -25,6 +26,8 @@ var filterKeys = []string{"repository", "images", "exclude", "tags"}
 var (
 	tokenKeys    = secretKeys{"access_token", "access_token_env", "access_token_file"}
 	passwordKeys = secretKeys{"password", "password_env", "password_file"}
+	// webhookKeys carry the secret Artifactory's webhooks for this integration carry.
+	webhookKeys = secretKeys{"webhook_secret", "webhook_secret_env", "webhook_secret_file"}
 )
 
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:@/-]{0,127}$`)
@@ -68,6 +71,8 @@ func (l *loader) integration(p string, n *node) (Integration, bool) {
 	if in.Username != "" && in.Secret == "" && l.noSecretKeySet(f, tokenKeys, passwordKeys) {
 		l.errorf(fieldPath(p, "username"), "is set without a password or token: set password_env or password_file (or access_token_env), or remove username for anonymous access")
 	}
+
+	in.WebhookSecret, _ = l.secret(p, f, webhookKeys)
 
 	var repos []string
 	errsBeforeRepos := len(l.errs)

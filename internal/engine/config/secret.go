@@ -66,10 +66,16 @@ func (l *loader) secret(p string, f fields, groups ...secretKeys) (value string,
 	keyPath := fieldPath(p, chosen.key)
 	switch chosen.kind {
 	case "inline":
+		if l.skipSecrets {
+			return "", true
+		}
 		return chosen.val, true
 	case "env":
 		if !envNameRE.MatchString(chosen.val) {
 			l.errorf(keyPath, "must name an environment variable (upper-case letters, digits and _, e.g. \"JFROG_ACCESS_TOKEN\"); if you pasted the secret itself, move it to %s or a file", strings.TrimSuffix(chosen.key, "_env"))
+			return "", true
+		}
+		if l.skipSecrets {
 			return "", true
 		}
 		v, ok := os.LookupEnv(chosen.val)
@@ -83,6 +89,9 @@ func (l *loader) secret(p string, f fields, groups ...secretKeys) (value string,
 		}
 		return v, true
 	default: // file
+		if l.skipSecrets {
+			return "", true
+		}
 		path := l.filePath(chosen.val)
 		shown := path
 		if !filepath.IsAbs(chosen.val) && !strings.HasPrefix(chosen.val, "./") && !strings.HasPrefix(chosen.val, "../") {
