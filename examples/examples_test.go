@@ -51,7 +51,9 @@ func TestExamplesValidate(t *testing.T) {
 	for _, want := range []string{
 		"provider",
 		"resources/imagewatch_artifactory_integration",
+		"resources/imagewatch_engine_config",
 		"data-sources/imagewatch_artifactory_images",
+		"data-sources/imagewatch_engine_images",
 		"functions/repository_keys",
 		"functions/image_ref",
 		"quickstart",

@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/random"
 
 	"github.com/imagewatch/terraform-provider-imagewatch/internal/artifactorytest"
+	"github.com/imagewatch/terraform-provider-imagewatch/internal/engine/config"
 )
 
 // TestQuickstartApply applies examples/quickstart unchanged, with the real CLI and the built
@@ -113,7 +114,31 @@ func TestQuickstartApply(t *testing.T) {
 		t.Error("the access token is in terraform.tfstate; it must only travel write-only/ephemeral")
 	}
 
+	// The engine's configuration, through the engine's own loader: the main file, and the
+	// integration file carrying the token that state does not.
+	engineDir := filepath.Join(work, "imagewatch-engine")
+	cfg, _, err := config.Load(filepath.Join(engineDir, "config.json"))
+	if err != nil {
+		t.Fatalf("the engine cannot load the provisioned config: %v", err)
+	}
+	integrations, _, err := cfg.AllIntegrations()
+	if err != nil {
+		t.Fatalf("the engine cannot load the provisioned integrations: %v", err)
+	}
+	if len(integrations) != 1 || integrations[0].Name != "quickstart" || integrations[0].Secret != token ||
+		!slices.Equal(integrations[0].Repositories, []string{"docker-local", "docker-prod"}) {
+		t.Errorf("provisioned integrations: %+v (want one, quickstart, with the token and both keys)", integrations)
+	}
+	if cfg.Outputs[0].Path != filepath.Join(engineDir, "results") {
+		t.Errorf("outputs = %+v", cfg.Outputs)
+	}
+
 	if _, stderr, err := runTerraform(t, tf, env, work, "destroy", "-auto-approve", "-input=false", "-no-color"); err != nil {
 		t.Fatalf("terraform destroy: %v\n%s", err, stderr)
+	}
+	for _, p := range []string{filepath.Join(engineDir, "config.json"), filepath.Join(engineDir, "integrations.d", "quickstart.json")} {
+		if _, err := os.Stat(p); !os.IsNotExist(err) {
+			t.Errorf("destroy left %s (stat: %v)", p, err)
+		}
 	}
 }

@@ -15,6 +15,12 @@ provider "imagewatch" {
   # Optional transport settings.
   # ca_cert_file    = "/etc/ssl/certs/corp-ca.pem"
   request_timeout = "30s"
+
+  # The engine: where integrations write their engine file (IMAGEWATCH_ENGINE_CONFIG_DIR), and the
+  # inventory API read by imagewatch_engine_images (IMAGEWATCH_ENGINE_URL, IMAGEWATCH_ENGINE_TOKEN).
+  engine_config_dir = "/etc/imagewatch/integrations.d"
+  engine_url        = "http://127.0.0.1:9090"
+  # engine_token    = var.engine_token
 }
 
 variable "jfrog_access_token" {

@@ -1,9 +1,11 @@
-# Quickstart: declare one Artifactory integration (checked at plan time) and list its images.
+# Quickstart: declare one Artifactory integration (checked at plan time), list its images, and
+# provision the engine that analyses them.
 #
 #   export TF_VAR_artifactory_url=https://acme.jfrog.io
 #   export TF_VAR_access_token=...        # an access or identity token
 #   export TF_VAR_repository_keys="docker-local, docker-prod"
 #   terraform init && terraform apply
+#   imagewatch-engine run --config "$(terraform output -raw engine_config)" --backfill-from=2024-01-01T00:00:00Z --once
 
 terraform {
   required_version = ">= 1.11"
@@ -39,6 +41,12 @@ variable "token_version" {
   default     = 1
 }
 
+variable "engine_dir" {
+  description = "Directory of the engine's configuration (config.json, integrations.d/), store and results."
+  type        = string
+  default     = "imagewatch-engine"
+}
+
 variable "repository_keys" {
   description = "Docker repository keys, separated by commas or semicolons."
   type        = string
@@ -65,6 +73,8 @@ provider "imagewatch" {
 }
 
 locals {
+  # Absolute, because the engine resolves relative paths in its config against the config's directory.
+  engine_dir      = abspath(var.engine_dir)
   repository_keys = provider::imagewatch::repository_keys(var.repository_keys)
 
   # One filter per repository, applied only when something is set.
@@ -78,8 +88,21 @@ locals {
   ]
 }
 
+# The engine's main configuration; it holds no secret.
+resource "imagewatch_engine_config" "this" {
+  path             = "${local.engine_dir}/config.json"
+  agent_id         = "quickstart"
+  integrations_dir = "${local.engine_dir}/integrations.d"
+  state            = "${local.engine_dir}/imagewatch.db"
+  outputs          = [{ type = "directory", path = "${local.engine_dir}/results" }]
+  sbom_formats     = ["cyclonedx-json", "spdx-json"]
+  poll_interval    = "60s"
+}
+
+# Written to <integrations_dir>/quickstart.json (mode 0600, with the token) for the engine.
 resource "imagewatch_artifactory_integration" "this" {
   name                    = "quickstart"
+  engine_config_dir       = imagewatch_engine_config.this.integrations_dir
   url                     = var.artifactory_url
   username                = var.username
   access_token_wo         = var.access_token
@@ -92,6 +115,15 @@ resource "imagewatch_artifactory_integration" "this" {
 data "imagewatch_artifactory_images" "this" {
   repository_keys = imagewatch_artifactory_integration.this.repository_keys
   image_filters   = local.image_filters
+}
+
+output "engine_config" {
+  description = "Run the engine with: imagewatch-engine run --config <this>"
+  value       = imagewatch_engine_config.this.path
+}
+
+output "engine_integration_file" {
+  value = imagewatch_artifactory_integration.this.engine_config_file
 }
 
 output "artifactory_version" {

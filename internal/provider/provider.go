@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
 	"github.com/hashicorp/terraform-plugin-framework/datasource"
 	"github.com/hashicorp/terraform-plugin-framework/function"
 	"github.com/hashicorp/terraform-plugin-framework/path"
@@ -30,6 +31,13 @@ const (
 	EnvUsername    = "JFROG_USERNAME"
 )
 
+// Environment variables of the provider's engine settings.
+const (
+	EnvEngineConfigDir = "IMAGEWATCH_ENGINE_CONFIG_DIR"
+	EnvEngineURL       = "IMAGEWATCH_ENGINE_URL"
+	EnvEngineToken     = "IMAGEWATCH_ENGINE_TOKEN"
+)
+
 const (
 	defaultRequestTimeout = 30 * time.Second
 	minRequestTimeout     = time.Second
@@ -43,6 +51,9 @@ var (
 
 type imagewatchProvider struct {
 	version string
+	// inventoryPageSize overrides the inventory page size of imagewatch_engine_images (tests page
+	// through a few rows instead of thousands); 0 means the server's maximum.
+	inventoryPageSize int
 }
 
 // New returns the provider factory; version is the release version (set through main.version).
@@ -57,6 +68,9 @@ type providerModel struct {
 	CACertFile         types.String `tfsdk:"ca_cert_file"`
 	InsecureSkipVerify types.Bool   `tfsdk:"insecure_skip_verify"`
 	RequestTimeout     types.String `tfsdk:"request_timeout"`
+	EngineConfigDir    types.String `tfsdk:"engine_config_dir"`
+	EngineURL          types.String `tfsdk:"engine_url"`
+	EngineToken        types.String `tfsdk:"engine_token"`
 }
 
 func (p *imagewatchProvider) Metadata(_ context.Context, _ provider.MetadataRequest, resp *provider.MetadataResponse) {
@@ -69,7 +83,8 @@ func (p *imagewatchProvider) Schema(_ context.Context, _ provider.SchemaRequest,
 		MarkdownDescription: "Declare JFrog Artifactory integrations (URL, credentials, Docker repository keys, image " +
 			"filters) that are checked at plan time, and list the images in them. The connection set here is the default " +
 			"for every resource and data source; their own `url`, `username` and `access_token` override it. " +
-			"Configuring the provider makes no network call.",
+			"`engine_config_dir`, `engine_url` and `engine_token` are the defaults for provisioning the imagewatch " +
+			"engine and reading its inventory. Configuring the provider makes no network call.",
 		Attributes: map[string]schema.Attribute{
 			"url": schema.StringAttribute{
 				MarkdownDescription: "JFrog Platform or Artifactory URL, e.g. `https://acme.jfrog.io` or " +
@@ -105,6 +120,27 @@ func (p *imagewatchProvider) Schema(_ context.Context, _ provider.SchemaRequest,
 				Optional:   true,
 				Validators: []validator.String{durationValidator{min: minRequestTimeout, max: maxRequestTimeout}},
 			},
+			"engine_config_dir": schema.StringAttribute{
+				MarkdownDescription: "Default `engine_config_dir` of every `imagewatch_artifactory_integration`: the engine's " +
+					"`integrations_dir`, where each integration is written as `<name>.json` (mode 0600) for the engine to " +
+					"pick up without a restart. Defaults to the `" + EnvEngineConfigDir + "` environment variable; unset, " +
+					"integrations write no file.",
+				Optional:   true,
+				Validators: []validator.String{stringvalidator.LengthAtLeast(1)},
+			},
+			"engine_url": schema.StringAttribute{
+				MarkdownDescription: "Base URL of the engine's HTTP server (its `listen` address), e.g. " +
+					"`http://127.0.0.1:9090`, read by the `imagewatch_engine_images` data source. Defaults to the `" +
+					EnvEngineURL + "` environment variable.",
+				Optional:   true,
+				Validators: []validator.String{engineURLValidator{}},
+			},
+			"engine_token": schema.StringAttribute{
+				MarkdownDescription: "Bearer token of the engine's inventory API (the engine's `api_token`). Defaults to " +
+					"the `" + EnvEngineToken + "` environment variable.",
+				Optional:  true,
+				Sensitive: true,
+			},
 		},
 	}
 }
@@ -123,11 +159,22 @@ func (p *imagewatchProvider) Configure(ctx context.Context, req provider.Configu
 		Username:       stringOrEnv(cfg.Username, EnvUsername),
 		AccessToken:    stringOrEnv(cfg.AccessToken, EnvAccessToken),
 		RequestTimeout: defaultRequestTimeout,
+		CACertFile:     cfg.CACertFile.ValueString(),
+		Insecure:       cfg.InsecureSkipVerify.ValueBool(),
+		EngineDir:      stringOrEnv(cfg.EngineConfigDir, EnvEngineConfigDir),
+		EngineURL:      stringOrEnv(cfg.EngineURL, EnvEngineURL),
+		EngineToken:    stringOrEnv(cfg.EngineToken, EnvEngineToken),
+		inventoryPage:  p.inventoryPageSize,
 	}
 	// A URL from the environment did not go through the attribute validator.
 	if cfg.URL.IsNull() && !data.URL.IsNull() {
 		if _, err := artifactory.ParseURL(data.URL.ValueString()); err != nil {
 			resp.Diagnostics.AddError("Invalid "+EnvURL+" environment variable", err.Error())
+		}
+	}
+	if cfg.EngineURL.IsNull() && !data.EngineURL.IsNull() {
+		if err := checkEngineURL(data.EngineURL.ValueString()); err != nil {
+			resp.Diagnostics.AddError("Invalid "+EnvEngineURL+" environment variable", err.Error())
 		}
 	}
 	for _, a := range []struct {
@@ -167,11 +214,11 @@ func (p *imagewatchProvider) Configure(ctx context.Context, req provider.Configu
 }
 
 func (p *imagewatchProvider) Resources(context.Context) []func() resource.Resource {
-	return []func() resource.Resource{NewArtifactoryIntegrationResource}
+	return []func() resource.Resource{NewArtifactoryIntegrationResource, NewEngineConfigResource}
 }
 
 func (p *imagewatchProvider) DataSources(context.Context) []func() datasource.DataSource {
-	return []func() datasource.DataSource{NewArtifactoryImagesDataSource}
+	return []func() datasource.DataSource{NewArtifactoryImagesDataSource, NewEngineImagesDataSource}
 }
 
 func (p *imagewatchProvider) Functions(context.Context) []func() function.Function {
@@ -200,6 +247,12 @@ type providerData struct {
 	Username       types.String
 	AccessToken    types.String
 	RequestTimeout time.Duration
+	CACertFile     string // written into integration fragments so the engine trusts the same CA
+	Insecure       bool
+	EngineDir      types.String // default engine_config_dir of integrations
+	EngineURL      types.String // default engine_url of imagewatch_engine_images
+	EngineToken    types.String
+	inventoryPage  int // 0: inventoryPageSize
 	newClient      clientFactory
 }
 

@@ -75,9 +75,10 @@ provider_installation {
 		_ = os.Setenv(k, v)
 	}
 	// The provider reads these; tests set them explicitly where they matter.
-	for _, k := range []string{EnvURL, EnvAccessToken, EnvUsername} {
+	for _, k := range []string{EnvURL, EnvAccessToken, EnvUsername, EnvEngineConfigDir, EnvEngineURL, EnvEngineToken} {
 		_ = os.Unsetenv(k)
 	}
+	_ = os.Setenv(testDTKeyEnv, testDTKeyValue) // an engine *_env reference the engine's loader resolves
 	code := m.Run()
 	_ = os.RemoveAll(dir)
 	os.Exit(code)

@@ -34,6 +34,8 @@ var (
 	_ resource.ResourceWithImportState      = (*artifactoryIntegrationResource)(nil)
 )
 
+var pathEngineConfigDir = path.Root("engine_config_dir")
+
 // privateKeyCredentialSource is the private-state key recording where the secret came from.
 const privateKeyCredentialSource = "credential_source"
 
@@ -61,6 +63,11 @@ type integrationModel struct {
 	ArtifactoryVersion   types.String `tfsdk:"artifactory_version"`
 	RegistryHost         types.String `tfsdk:"registry_host"`
 	Repositories         types.List   `tfsdk:"repositories"`
+	EngineConfigDir      types.String `tfsdk:"engine_config_dir"`
+	WebhookSecretWO      types.String `tfsdk:"webhook_secret_wo"`
+	WebhookSecretVersion types.Int64  `tfsdk:"webhook_secret_wo_version"`
+	EngineConfigFile     types.String `tfsdk:"engine_config_file"`
+	EngineConfigSHA256   types.String `tfsdk:"engine_config_sha256"`
 }
 
 func (m integrationModel) connectionConfig() connectionConfig {
@@ -162,6 +169,41 @@ func (r *artifactoryIntegrationResource) Schema(_ context.Context, _ resource.Sc
 					"are pulled as `<registry_host>/<repository_key>/<image>:<tag>`.",
 				Computed: true,
 			},
+			"engine_config_dir": schema.StringAttribute{
+				MarkdownDescription: "The engine's `integrations_dir`: when set (here or as the provider's " +
+					"`engine_config_dir`), this integration is written to `<engine_config_dir>/<name>.json` (atomically, " +
+					"mode 0600) in the engine's format, with its token inline, for the engine to pick up without a " +
+					"restart. Destroying the resource removes the file: the engine stops polling the integration and " +
+					"keeps what it has analysed. Defaults to the provider's `engine_config_dir` (or `" + EnvEngineConfigDir + "`).",
+				Optional:   true,
+				Computed:   true,
+				Validators: []validator.String{stringvalidator.LengthAtLeast(1)},
+			},
+			"webhook_secret_wo": schema.StringAttribute{
+				MarkdownDescription: "Write-only secret of the Artifactory webhook (Docker `pushed` event) that triggers " +
+					"an immediate poll of this integration: written into the engine file as `webhook_secret`, never into " +
+					"plan or state. Bump `webhook_secret_wo_version` to apply a new one. Needs `engine_config_dir`.",
+				Optional:  true,
+				Sensitive: true,
+				WriteOnly: true,
+			},
+			"webhook_secret_wo_version": schema.Int64Attribute{
+				MarkdownDescription: "Version of `webhook_secret_wo`: change it whenever the secret changes.",
+				Optional:            true,
+				Validators: []validator.Int64{
+					int64validator.AlsoRequires(path.MatchRoot("webhook_secret_wo")),
+				},
+			},
+			"engine_config_file": schema.StringAttribute{
+				MarkdownDescription: "Path of the engine file written for this integration; null without `engine_config_dir`.",
+				Computed:            true,
+			},
+			"engine_config_sha256": schema.StringAttribute{
+				MarkdownDescription: "SHA-256 (hex) of the engine file with its secrets redacted (so it reveals nothing " +
+					"of them). A refresh that finds the file removed or changed outside Terraform changes it, and the " +
+					"next apply writes the file again.",
+				Computed: true,
+			},
 			"repositories": schema.ListNestedAttribute{
 				MarkdownDescription: "What the last check found for each key, sorted by key. Null when `test_connection` is `false`.",
 				Computed:            true,
@@ -245,6 +287,15 @@ func (r *artifactoryIntegrationResource) ModifyPlan(ctx context.Context, req res
 		}
 		plan.RegistryHost = types.StringValue(ep.RegistryHost)
 	}
+	resp.Diagnostics.Append(r.data.planFragment(ctx, &plan, config, conn)...)
+	if !config.WebhookSecretWO.IsNull() && plan.EngineConfigDir.IsNull() {
+		resp.Diagnostics.AddAttributeError(path.Root("webhook_secret_wo"), "webhook_secret_wo needs engine_config_dir",
+			"The webhook secret is only written into the engine file of this integration: set engine_config_dir here "+
+				"or on the provider (or "+EnvEngineConfigDir+"), or remove webhook_secret_wo.")
+	}
+	if resp.Diagnostics.HasError() {
+		return
+	}
 
 	// Keep the check's results when nothing else changes; otherwise they are known after apply.
 	testing := !plan.TestConnection.IsNull() && (plan.TestConnection.IsUnknown() || plan.TestConnection.ValueBool())
@@ -322,19 +373,28 @@ func (r *artifactoryIntegrationResource) Create(ctx context.Context, req resourc
 	if resp.Diagnostics.HasError() {
 		return
 	}
+	resp.Diagnostics.Append(r.data.writeFragment(ctx, &plan, config, nil)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 	resp.Diagnostics.Append(resp.Private.SetKey(ctx, privateKeyCredentialSource, sourceJSON(source))...)
 }
 
 func (r *artifactoryIntegrationResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
-	var plan, config integrationModel
+	var plan, config, prior integrationModel
 	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
 	resp.Diagnostics.Append(req.Config.Get(ctx, &config)...)
+	resp.Diagnostics.Append(req.State.Get(ctx, &prior)...)
 	if resp.Diagnostics.HasError() {
 		return
 	}
 	source, diags := r.apply(ctx, &plan, config)
 	resp.Diagnostics.Append(diags...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	resp.Diagnostics.Append(r.data.writeFragment(ctx, &plan, config, &prior)...)
 	if resp.Diagnostics.HasError() {
 		return
 	}
@@ -365,6 +425,7 @@ func (r *artifactoryIntegrationResource) apply(ctx context.Context, plan *integr
 	plan.Username = conn.Username
 	plan.RegistryHost = types.StringValue(ep.RegistryHost)
 	plan.AccessTokenWO = types.StringNull()
+	plan.WebhookSecretWO = types.StringNull()
 	plan.ArtifactoryVersion = types.StringNull()
 	plan.Repositories = types.ListNull(types.ObjectType{AttrTypes: repositoryAttrTypes})
 	if !plan.TestConnection.ValueBool() {
@@ -430,6 +491,15 @@ func (r *artifactoryIntegrationResource) Read(ctx context.Context, req resource.
 	}
 	defer func() { resp.Diagnostics.Append(resp.State.Set(ctx, &state)...) }()
 
+	expectedSecret := types.StringNull() // a write-only token is compared at plan time
+	switch {
+	case source == credentialsFromResource || !state.AccessToken.IsNull():
+		expectedSecret = state.AccessToken
+	case source != credentialsWriteOnly:
+		expectedSecret = r.data.AccessToken
+	}
+	resp.Diagnostics.Append(r.data.readFragment(&state, expectedSecret)...)
+
 	keys, _, diags := repositoryKeysFromSet(ctx, state.RepositoryKeys)
 	resp.Diagnostics.Append(diags...)
 	switch {
@@ -461,8 +531,18 @@ func (r *artifactoryIntegrationResource) Read(ctx context.Context, req resource.
 	}
 }
 
-// Delete only forgets the declaration: nothing exists in Artifactory for it.
-func (r *artifactoryIntegrationResource) Delete(context.Context, resource.DeleteRequest, *resource.DeleteResponse) {
+// Delete removes the engine file, if any: the engine stops polling the integration and keeps what
+// it analysed. Nothing exists in Artifactory for the declaration.
+func (r *artifactoryIntegrationResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
+	var file types.String
+	resp.Diagnostics.Append(req.State.GetAttribute(ctx, path.Root("engine_config_file"), &file)...)
+	if resp.Diagnostics.HasError() || file.IsNull() || file.IsUnknown() {
+		return
+	}
+	if err := removeFile(file.ValueString()); err != nil {
+		resp.Diagnostics.AddAttributeError(pathEngineConfigDir, "Cannot remove the engine file",
+			err.Error()+". Remove it by hand to stop the engine polling this integration.")
+	}
 }
 
 // ImportState takes the integration name, optionally followed by ":" and its repository keys

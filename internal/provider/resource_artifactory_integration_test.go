@@ -2,9 +2,15 @@ package provider
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net"
+	"os"
+	"path/filepath"
+	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -26,6 +32,7 @@ import (
 
 	"github.com/imagewatch/terraform-provider-imagewatch/internal/artifactory"
 	"github.com/imagewatch/terraform-provider-imagewatch/internal/artifactorytest"
+	enginecfg "github.com/imagewatch/terraform-provider-imagewatch/internal/engine/config"
 )
 
 const integrationAddr = "imagewatch_artifactory_integration.test"
@@ -702,4 +709,292 @@ access_token_wo_version = 1`, `(?s)Invalid Attribute Combination.*access_token_w
 	if err := noRequests(f.srv)(); err != nil {
 		t.Error(err)
 	}
+}
+
+// loadFragment loads an integration's engine file with the engine's own loader and compares what
+// matters: name, URL, credentials, repositories and filters.
+func loadFragment(file string, want enginecfg.Integration) checkFunc {
+	return func() error {
+		got, err := enginecfg.LoadIntegration(file)
+		if err != nil {
+			return fmt.Errorf("config.LoadIntegration: %w", err)
+		}
+		switch {
+		case got.Name != want.Name || got.BaseURL != want.BaseURL || got.Username != want.Username:
+			return fmt.Errorf("name/base_url/username = %q/%q/%q, want %q/%q/%q", got.Name, got.BaseURL, got.Username, want.Name, want.BaseURL, want.Username)
+		case got.Secret != want.Secret:
+			return fmt.Errorf("the engine resolved another secret than the one configured (lengths %d and %d)", len(got.Secret), len(want.Secret))
+		case got.WebhookSecret != want.WebhookSecret:
+			return fmt.Errorf("the engine resolved another webhook secret (lengths %d and %d)", len(got.WebhookSecret), len(want.WebhookSecret))
+		case !slices.Equal(got.Repositories, want.Repositories):
+			return fmt.Errorf("repositories = %v, want %v", got.Repositories, want.Repositories)
+		case !reflect.DeepEqual(got.ImageFilters, want.ImageFilters):
+			return fmt.Errorf("image_filters = %+v, want %+v", got.ImageFilters, want.ImageFilters)
+		}
+		return nil
+	}
+}
+
+func fileAbsent(path string) checkFunc {
+	return func() error {
+		if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("%s still exists (stat: %v)", path, err)
+		}
+		return nil
+	}
+}
+
+// The integration writes its engine file with the write-only token and webhook secret inline: the
+// engine loads it with those secrets while neither the plan nor the state holds them. Out-of-band
+// edits and removal are repaired on the next apply; destroy removes the file.
+func TestIntegration_EngineFile(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	dir := filepath.Join(t.TempDir(), "integrations.d") // missing: created 0700
+	file := filepath.Join(dir, "prod.json")
+	const hook = "webhook-secret-0b7e2"
+	cfg := func(filters string) string {
+		return providerBlock(fmt.Sprintf("url = %q\nengine_config_dir = %q", f.srv.URL(), dir)) + `
+variable "token" {
+  type      = string
+  ephemeral = true
+}
+variable "hook" {
+  type      = string
+  ephemeral = true
+}
+` + integrationConfig(`
+  access_token_wo           = var.token
+  access_token_wo_version   = 1
+  webhook_secret_wo         = var.hook
+  webhook_secret_wo_version = 1
+  repository_keys           = ["docker-local", "docker-prod"]
+  image_filters             = `+filters)
+	}
+	vars := config.Variables{"token": config.StringVariable(f.token), "hook": config.StringVariable(hook)}
+	want := func(filters ...artifactory.ImageFilter) enginecfg.Integration {
+		return enginecfg.Integration{Name: "prod", BaseURL: f.srv.URL(), Secret: f.token, WebhookSecret: hook,
+			Repositories: []string{"docker-local", "docker-prod"}, ImageFilters: filters}
+	}
+	first := []artifactory.ImageFilter{{Repository: "docker-local", Images: []string{"team/*"}, Tags: "^v"}}
+	second := []artifactory.ImageFilter{{Repository: "docker-prod", Images: []string{"base/**"}, Exclude: []string{"base/tmp-*"}}}
+	noSecrets := []statecheck.StateCheck{secretInState{secret: f.token, want: false}, secretInState{secret: hook, want: false}}
+	noSecretsInPlan := []plancheck.PlanCheck{secretInPlan{secret: f.token}, secretInPlan{secret: hook}}
+	var sha1 string
+	resource.UnitTest(t, resource.TestCase{
+		ProtoV6ProviderFactories: testProviderFactories,
+		TerraformVersionChecks:   []tfversion.TerraformVersionCheck{tfversion.SkipBelow(tfversion.Version1_11_0)},
+		CheckDestroy:             func(*terraform.State) error { return fileAbsent(file)() },
+		Steps: []resource.TestStep{
+			{
+				Config:          cfg(`[{ repository = "docker-local", images = ["team/*"], tags = "^v" }]`),
+				ConfigVariables: vars,
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: append(noSecretsInPlan,
+					plancheck.ExpectKnownValue(integrationAddr, tfpath("engine_config_file"), knownvalue.StringExact(file)),
+					plancheck.ExpectKnownValue(integrationAddr, tfpath("engine_config_dir"), knownvalue.StringExact(dir)),
+				)},
+				ConfigStateChecks: append(noSecrets,
+					statecheck.ExpectKnownValue(integrationAddr, tfpath("engine_config_file"), knownvalue.StringExact(file)),
+					statecheck.ExpectKnownValue(integrationAddr, tfpath("webhook_secret_wo"), knownvalue.Null()),
+					loadFragment(file, want(first...)),
+					fileMode(file, 0o600),
+					fileMode(dir, 0o700),
+					fragmentHashMatches(file),
+					checkFunc(func() error { sha1 = fragmentSHA(file); return nil }),
+				),
+			},
+			{
+				// A filter change rewrites the file.
+				Config:          cfg(`[{ repository = "docker-prod", images = ["base/**"], exclude = ["base/tmp-*"] }]`),
+				ConfigVariables: vars,
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: append(noSecretsInPlan,
+					plancheck.ExpectResourceAction(integrationAddr, plancheck.ResourceActionUpdate),
+				)},
+				ConfigStateChecks: append(noSecrets, loadFragment(file, want(second...)), fragmentHashMatches(file),
+					checkFunc(func() error {
+						if fragmentSHA(file) == sha1 {
+							return errors.New("engine_config_sha256 did not change with the filters")
+						}
+						return nil
+					})),
+			},
+			{
+				// Edited outside Terraform (another token, another repository): restored.
+				PreConfig: func() {
+					raw := fmt.Sprintf(`{"name":"prod","base_url":%q,"access_token":"stolen","repositories":["docker-secret"]}`, f.srv.URL())
+					if err := os.WriteFile(file, []byte(raw), 0o600); err != nil {
+						t.Fatal(err)
+					}
+				},
+				Config:          cfg(`[{ repository = "docker-prod", images = ["base/**"], exclude = ["base/tmp-*"] }]`),
+				ConfigVariables: vars,
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: append(noSecretsInPlan,
+					plancheck.ExpectNonEmptyPlan(),
+					plancheck.ExpectResourceAction(integrationAddr, plancheck.ResourceActionUpdate),
+				)},
+				ConfigStateChecks: append(noSecrets, loadFragment(file, want(second...)), fragmentHashMatches(file)),
+			},
+			{
+				// Only the write-only token changed on disk: seen at plan, where the configured token is.
+				PreConfig: func() {
+					raw, err := os.ReadFile(file)
+					if err == nil {
+						err = os.WriteFile(file, []byte(strings.ReplaceAll(string(raw), f.token, "rotated-by-hand")), 0o600)
+					}
+					if err != nil {
+						t.Fatal(err)
+					}
+				},
+				Config:          cfg(`[{ repository = "docker-prod", images = ["base/**"], exclude = ["base/tmp-*"] }]`),
+				ConfigVariables: vars,
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(integrationAddr, plancheck.ResourceActionUpdate),
+				}},
+				ConfigStateChecks: append(noSecrets, loadFragment(file, want(second...))),
+			},
+			{
+				// Removed outside Terraform (the engine stopped polling it): written again.
+				PreConfig: func() {
+					if err := os.Remove(file); err != nil {
+						t.Fatal(err)
+					}
+				},
+				Config:          cfg(`[{ repository = "docker-prod", images = ["base/**"], exclude = ["base/tmp-*"] }]`),
+				ConfigVariables: vars,
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: append(noSecretsInPlan,
+					plancheck.ExpectNonEmptyPlan(),
+					plancheck.ExpectResourceAction(integrationAddr, plancheck.ResourceActionUpdate),
+				)},
+				ConfigStateChecks: append(noSecrets, loadFragment(file, want(second...)), fileMode(file, 0o600)),
+			},
+		},
+	})
+}
+
+// fragmentSHA is engine_config_sha256 as the provider computes it for the file on disk.
+func fragmentSHA(file string) string {
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		return ""
+	}
+	sum, _ := fragmentFingerprint(raw)
+	return sum
+}
+
+// fragmentHashMatches checks engine_config_sha256 against the file, and that it is not a plain hash
+// of the file (which would let anyone holding the state test guesses of the secret).
+func fragmentHashMatches(file string) statecheck.StateCheck {
+	return statecheck.ExpectKnownValue(integrationAddr, tfpath("engine_config_sha256"), knownvalue.StringFunc(func(v string) error {
+		raw, err := os.ReadFile(file)
+		if err != nil {
+			return err
+		}
+		if v == sha256Hex(raw) {
+			return errors.New("engine_config_sha256 is the hash of the file with its secrets")
+		}
+		if want := fragmentSHA(file); v != want {
+			return fmt.Errorf("engine_config_sha256 = %s, want %s", v, want)
+		}
+		return nil
+	}))
+}
+
+// The provider's token from JFROG_ACCESS_TOKEN and engine_config_dir from the environment still
+// reach the engine file (inline, 0600) and not the state; a resource's own engine_config_dir wins
+// and moving it moves the file; renaming replaces the integration and its file; destroy removes it.
+func TestIntegration_EngineFileFromEnvironment(t *testing.T) {
+	f := newFixture(t)
+	envDir, ownDir := filepath.Join(t.TempDir(), "env"), filepath.Join(t.TempDir(), "own")
+	t.Setenv(EnvAccessToken, f.token)
+	t.Setenv(EnvEngineConfigDir, envDir)
+	res := func(name, extra string) string {
+		return providerBlock(fmt.Sprintf("url = %q", f.srv.URL())) + fmt.Sprintf(`
+resource "imagewatch_artifactory_integration" "test" {
+  name            = %q
+  repository_keys = ["docker-local"]
+%s
+}
+`, name, extra)
+	}
+	want := func(name string) enginecfg.Integration {
+		return enginecfg.Integration{Name: name, BaseURL: f.srv.URL(), Secret: f.token, Repositories: []string{"docker-local"}}
+	}
+	resource.UnitTest(t, resource.TestCase{
+		ProtoV6ProviderFactories: testProviderFactories,
+		CheckDestroy: func(*terraform.State) error {
+			for _, p := range []string{filepath.Join(envDir, "prod.json"), filepath.Join(ownDir, "prod.json"), filepath.Join(ownDir, "stage.json")} {
+				if err := fileAbsent(p)(); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+		Steps: []resource.TestStep{
+			{
+				Config: res("prod", ""),
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(integrationAddr, tfpath("engine_config_dir"), knownvalue.StringExact(envDir)),
+					loadFragment(filepath.Join(envDir, "prod.json"), want("prod")),
+					fileMode(filepath.Join(envDir, "prod.json"), 0o600),
+					secretInState{secret: f.token, want: false},
+				},
+			},
+			{
+				Config: res("prod", fmt.Sprintf("engine_config_dir = %q", ownDir)),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(integrationAddr, plancheck.ResourceActionUpdate),
+				}},
+				ConfigStateChecks: []statecheck.StateCheck{
+					loadFragment(filepath.Join(ownDir, "prod.json"), want("prod")),
+					fileAbsent(filepath.Join(envDir, "prod.json")),
+				},
+			},
+			{
+				Config: res("stage", fmt.Sprintf("engine_config_dir = %q", ownDir)),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(integrationAddr, plancheck.ResourceActionDestroyBeforeCreate),
+				}},
+				ConfigStateChecks: []statecheck.StateCheck{
+					loadFragment(filepath.Join(ownDir, "stage.json"), want("stage")),
+					fileAbsent(filepath.Join(ownDir, "prod.json")),
+				},
+			},
+		},
+	})
+}
+
+// webhook_secret_wo is only written into the engine file: without a directory it is an error.
+func TestIntegration_WebhookSecretNeedsEngineDir(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	resource.UnitTest(t, resource.TestCase{
+		ProtoV6ProviderFactories: testProviderFactories,
+		TerraformVersionChecks:   []tfversion.TerraformVersionCheck{tfversion.SkipBelow(tfversion.Version1_11_0)},
+		Steps: []resource.TestStep{
+			{
+				Config: f.providerConfig("") + integrationConfig(`
+  repository_keys   = ["docker-local"]
+  webhook_secret_wo = "s"
+`),
+				PlanOnly:    true,
+				ExpectError: re(`(?s)webhook_secret_wo needs engine_config_dir.*` + EnvEngineConfigDir),
+			},
+			{
+				Config: f.providerConfig("") + integrationConfig(`
+  repository_keys           = ["docker-local"]
+  webhook_secret_wo_version = 1
+`),
+				PlanOnly:    true,
+				ExpectError: re(`(?s)Invalid Attribute Combination.*webhook_secret_wo`),
+			},
+			{
+				Config: f.providerConfig("") + integrationConfig(`
+  repository_keys   = ["docker-local"]
+  engine_config_dir = ""
+`),
+				PlanOnly:    true,
+				ExpectError: re(`(?s)Attribute engine_config_dir string length must be at least 1`),
+			},
+		},
+	})
 }
