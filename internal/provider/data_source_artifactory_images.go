@@ -68,7 +68,7 @@ func (d *artifactoryImagesDataSource) Schema(_ context.Context, _ datasource.Sch
 			"url": schema.StringAttribute{
 				MarkdownDescription: "JFrog Platform or Artifactory URL. Defaults to the provider's `url` (or `" + EnvURL + "`).",
 				Optional:            true,
-				Validators:          []validator.String{urlValidator{}},
+				Validators:          []validator.String{urlValidator()},
 			},
 			"username": schema.StringAttribute{
 				MarkdownDescription: "Username for Basic authentication; leave unset for an access token. When " +

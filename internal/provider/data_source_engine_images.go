@@ -140,7 +140,7 @@ func (d *engineImagesDataSource) Schema(_ context.Context, _ datasource.SchemaRe
 				MarkdownDescription: "Base URL of the engine's server, e.g. `http://127.0.0.1:9090`. Defaults to the " +
 					"provider's `engine_url` (or `" + EnvEngineURL + "`).",
 				Optional:   true,
-				Validators: []validator.String{engineURLValidator{}},
+				Validators: []validator.String{engineURLValidator()},
 			},
 			"token": schema.StringAttribute{
 				MarkdownDescription: "Bearer token of the inventory API (the engine's `api_token`). Defaults to the " +
@@ -156,7 +156,7 @@ func (d *engineImagesDataSource) Schema(_ context.Context, _ datasource.SchemaRe
 			"repository": schema.StringAttribute{
 				MarkdownDescription: "Only the images of this repository key.",
 				Optional:            true,
-				Validators:          []validator.String{repositoryKeyValidator{}},
+				Validators:          []validator.String{repositoryKeyValidator()},
 			},
 			"image": schema.StringAttribute{
 				MarkdownDescription: "Only this image name, e.g. `team/api`.",

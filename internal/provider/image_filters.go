@@ -64,19 +64,19 @@ var imageFilterAttrTypes = map[string]attr.Type{
 func repositoryKeysValidators() []validator.Set {
 	return []validator.Set{
 		setvalidator.SizeAtLeast(1),
-		setvalidator.ValueStringsAre(repositoryKeyValidator{}),
+		setvalidator.ValueStringsAre(repositoryKeyValidator()),
 	}
 }
 
 func filterRepositoryValidators() []validator.String {
-	return []validator.String{repositoryKeyValidator{}}
+	return []validator.String{repositoryKeyValidator()}
 }
 
 func filterGlobsValidators() []validator.List {
-	return []validator.List{listvalidator.ValueStringsAre(globValidator{})}
+	return []validator.List{listvalidator.ValueStringsAre(globValidator())}
 }
 
-func filterTagsValidators() []validator.String { return []validator.String{regexValidator{}} }
+func filterTagsValidators() []validator.String { return []validator.String{regexValidator()} }
 
 func resourceImageFiltersAttribute() rschema.ListNestedAttribute {
 	return rschema.ListNestedAttribute{

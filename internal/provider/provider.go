@@ -90,7 +90,7 @@ func (p *imagewatchProvider) Schema(_ context.Context, _ provider.SchemaRequest,
 				MarkdownDescription: "JFrog Platform or Artifactory URL, e.g. `https://acme.jfrog.io` or " +
 					"`http://artifactory.internal:8082/artifactory`. Defaults to the `" + EnvURL + "` environment variable.",
 				Optional:   true,
-				Validators: []validator.String{urlValidator{}},
+				Validators: []validator.String{urlValidator()},
 			},
 			"username": schema.StringAttribute{
 				MarkdownDescription: "Username. Leave it empty for an access or identity token (sent as Bearer) or a " +
@@ -118,7 +118,7 @@ func (p *imagewatchProvider) Schema(_ context.Context, _ provider.SchemaRequest,
 					"whole, may take including retries, as a duration such as `\"30s\"` or `\"2m\"` (%s to %s). "+
 					"Default `\"30s\"`.", minRequestTimeout, maxRequestTimeout),
 				Optional:   true,
-				Validators: []validator.String{durationValidator{min: minRequestTimeout, max: maxRequestTimeout}},
+				Validators: []validator.String{durationValidator(minRequestTimeout, maxRequestTimeout)},
 			},
 			"engine_config_dir": schema.StringAttribute{
 				MarkdownDescription: "Default `engine_config_dir` of every `imagewatch_artifactory_integration`: the engine's " +
@@ -133,7 +133,7 @@ func (p *imagewatchProvider) Schema(_ context.Context, _ provider.SchemaRequest,
 					"`http://127.0.0.1:9090`, read by the `imagewatch_engine_images` data source. Defaults to the `" +
 					EnvEngineURL + "` environment variable.",
 				Optional:   true,
-				Validators: []validator.String{engineURLValidator{}},
+				Validators: []validator.String{engineURLValidator()},
 			},
 			"engine_token": schema.StringAttribute{
 				MarkdownDescription: "Bearer token of the engine's inventory API (the engine's `api_token`). Defaults to " +

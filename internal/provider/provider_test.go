@@ -370,7 +370,7 @@ resource "imagewatch_artifactory_integration" "x" {
 			{
 				Config:      providerBlock(`url = "https://acme.jfrog.io"`+"\n"+`request_timeout = "0s"`) + res,
 				PlanOnly:    true,
-				ExpectError: re(`(?s)Duration out of range.*0s is outside the allowed range 1s to\s+10m0s`),
+				ExpectError: re(`(?s)Invalid duration.*0s is outside the allowed range 1s to\s+10m0s`),
 			},
 			{
 				// No url anywhere: the resource says where to set one.

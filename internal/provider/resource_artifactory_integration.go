@@ -115,7 +115,7 @@ func (r *artifactoryIntegrationResource) Schema(_ context.Context, _ resource.Sc
 					"provider's `url` (or `" + EnvURL + "`); the value used is recorded here.",
 				Optional:   true,
 				Computed:   true,
-				Validators: []validator.String{urlValidator{}},
+				Validators: []validator.String{urlValidator()},
 			},
 			"username": schema.StringAttribute{
 				MarkdownDescription: "Username for Basic authentication. Leave it unset for an access token (sent as " +

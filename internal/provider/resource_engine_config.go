@@ -115,7 +115,7 @@ func (r *engineConfigResource) Schema(_ context.Context, _ resource.SchemaReques
 	}
 	envAttr := func(desc, other string) schema.StringAttribute {
 		return schema.StringAttribute{MarkdownDescription: desc, Optional: true,
-			Validators: []validator.String{conflicts(other), envNameValidator{}}}
+			Validators: []validator.String{conflicts(other), envNameValidator()}}
 	}
 	fileAttr := func(desc, other string) schema.StringAttribute {
 		return schema.StringAttribute{MarkdownDescription: desc, Optional: true,
@@ -176,7 +176,7 @@ func (r *engineConfigResource) Schema(_ context.Context, _ resource.SchemaReques
 							MarkdownDescription: "`http`: the endpoint results are POSTed to; `dependency_track`: the " +
 								"Dependency-Track API server, e.g. `https://dtrack.internal`.",
 							Optional:   true,
-							Validators: []validator.String{httpURLValidator{}},
+							Validators: []validator.String{httpURLValidator()},
 						},
 						"token_env":    envAttr("`http`: environment variable holding the bearer token.", "token_file"),
 						"token_file":   fileAttr("`http`: file holding the bearer token.", "token_env"),
@@ -187,7 +187,7 @@ func (r *engineConfigResource) Schema(_ context.Context, _ resource.SchemaReques
 			},
 			"poll_interval": optionalString(fmt.Sprintf("How often each integration is polled, as a duration such as "+
 				"`\"60s\"` or `\"5m\"` (at least %s). Default `\"%s\"`.", config.MinPollInterval, config.DefaultPollInterval),
-				durationValidator{min: config.MinPollInterval}),
+				durationValidator(config.MinPollInterval, 0)),
 			"workers": schema.Int64Attribute{
 				MarkdownDescription: "Images analysed in parallel (at least 1). Default: one per CPU.",
 				Optional:            true,
@@ -205,11 +205,11 @@ func (r *engineConfigResource) Schema(_ context.Context, _ resource.SchemaReques
 			},
 			"listen": optionalString("host:port of the engine's server (health, readiness, Prometheus metrics, the "+
 				"inventory API read by `imagewatch_engine_images`, the Artifactory webhook), e.g. `\"127.0.0.1:9090\"`. "+
-				"Unset: no server.", listenValidator{}),
+				"Unset: no server.", listenValidator()),
 			"log_format": optionalString("`text` (default) or `json`.", stringvalidator.OneOf("text", "json")),
 			"api_token_env": optionalString("Environment variable of the engine holding the bearer token required "+
 				"by its inventory API (`/api/v1/images`). Unset (with `api_token_file`): the inventory is open, so keep "+
-				"`listen` on localhost.", envNameValidator{}),
+				"`listen` on localhost.", envNameValidator()),
 			"api_token_file": optionalString("File holding the inventory API's bearer token (instead of `api_token_env`).",
 				stringvalidator.LengthAtLeast(1)),
 			"content": schema.StringAttribute{

@@ -316,7 +316,7 @@ func TestEngineConfig_Validation(t *testing.T) {
 			{Config: engineConfigBlock(fmt.Sprintf("path = %q\nintegrations_dir = \".\"", filepath.Join(dir, "config.json"))), PlanOnly: true,
 				ExpectError: re(`(?s)integrations_dir holds the configuration file.*would load config.json as an integration`)},
 			step(`poll_interval = "soon"`, `(?s)Invalid duration.*"soon" is not a duration`),
-			step(`poll_interval = "500ms"`, `(?s)Duration too short.*500ms is shorter than the minimum 1s`),
+			step(`poll_interval = "500ms"`, `(?s)Invalid duration.*500ms is shorter than the minimum 1s`),
 			step(`workers = 0`, `(?s)Attribute workers value must be at least 1, got: 0`),
 			step(`sbom_formats = ["cyclonedx"]`, `(?s)Invalid Attribute Value Match.*value must be one of.*cyclonedx-json`),
 			step(`sbom_formats = []`, `(?s)Attribute sbom_formats set must contain at least 1 elements`),

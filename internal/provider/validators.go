@@ -17,133 +17,108 @@ import (
 	"github.com/imagewatch/terraform-provider-imagewatch/internal/artifactory"
 )
 
-// Attribute validators shared by the provider, the resource and the data source. None of them
+// Attribute validators shared by the provider, the resources and the data sources. None of them
 // touches the network: they run during terraform validate.
 
-var (
-	_ validator.String = urlValidator{}
-	_ validator.String = repositoryKeyValidator{}
-	_ validator.String = globValidator{}
-	_ validator.String = regexValidator{}
-	_ validator.String = durationValidator{}
-	_ validator.String = engineURLValidator{}
-	_ validator.String = listenValidator{}
-	_ validator.String = envNameValidator{}
-	_ validator.String = httpURLValidator{}
-)
+var _ validator.String = stringCheck{}
 
-// urlValidator checks a JFrog Platform / Artifactory URL with the client's own parser.
-type urlValidator struct{}
-
-func (urlValidator) Description(context.Context) string {
-	return "must be an http(s) JFrog Platform or Artifactory URL without credentials, query or fragment"
+// stringCheck is a string attribute validator made of a check function. Null and unknown values
+// pass, so a value known only at apply never fails validation. The check's error is the
+// diagnostic's detail, so it must not echo a value that may be a secret.
+type stringCheck struct {
+	description string
+	summary     string
+	check       func(string) error
 }
 
-func (v urlValidator) MarkdownDescription(ctx context.Context) string { return v.Description(ctx) }
+func (v stringCheck) Description(context.Context) string { return v.description }
 
-func (urlValidator) ValidateString(_ context.Context, req validator.StringRequest, resp *validator.StringResponse) {
+func (v stringCheck) MarkdownDescription(ctx context.Context) string { return v.Description(ctx) }
+
+func (v stringCheck) ValidateString(_ context.Context, req validator.StringRequest, resp *validator.StringResponse) {
 	if req.ConfigValue.IsNull() || req.ConfigValue.IsUnknown() {
 		return
 	}
-	if _, err := artifactory.ParseURL(req.ConfigValue.ValueString()); err != nil {
-		resp.Diagnostics.AddAttributeError(req.Path, "Invalid Artifactory URL", err.Error())
+	if err := v.check(req.ConfigValue.ValueString()); err != nil {
+		resp.Diagnostics.AddAttributeError(req.Path, v.summary, err.Error())
+	}
+}
+
+// urlValidator checks a JFrog Platform / Artifactory URL with the client's own parser.
+func urlValidator() stringCheck {
+	return stringCheck{
+		description: "must be an http(s) JFrog Platform or Artifactory URL without credentials, query or fragment",
+		summary:     "Invalid Artifactory URL",
+		check: func(s string) error {
+			_, err := artifactory.ParseURL(s)
+			return err
+		},
 	}
 }
 
 // repositoryKeyValidator checks Artifactory's repository key syntax.
-type repositoryKeyValidator struct{}
-
-func (repositoryKeyValidator) Description(context.Context) string {
-	return "must be an Artifactory repository key: a letter or '_' followed by letters, digits, '-', '_' or '.', at most 64 characters"
-}
-
-func (v repositoryKeyValidator) MarkdownDescription(ctx context.Context) string {
-	return v.Description(ctx)
-}
-
-func (repositoryKeyValidator) ValidateString(_ context.Context, req validator.StringRequest, resp *validator.StringResponse) {
-	if req.ConfigValue.IsNull() || req.ConfigValue.IsUnknown() {
-		return
-	}
-	if err := artifactory.ValidRepositoryKey(req.ConfigValue.ValueString()); err != nil {
-		resp.Diagnostics.AddAttributeError(req.Path, "Invalid repository key", err.Error())
+func repositoryKeyValidator() stringCheck {
+	return stringCheck{
+		description: "must be an Artifactory repository key: a letter or '_' followed by letters, digits, '-', '_' or '.', at most 64 characters",
+		summary:     "Invalid repository key",
+		check:       artifactory.ValidRepositoryKey,
 	}
 }
 
 // globValidator checks a doublestar glob on image names.
-type globValidator struct{}
-
-func (globValidator) Description(context.Context) string {
-	return "must be a non-empty glob (`*`, `**`, `?`, `[...]`, `{a,b}`) on image names"
-}
-
-func (v globValidator) MarkdownDescription(ctx context.Context) string { return v.Description(ctx) }
-
-func (globValidator) ValidateString(_ context.Context, req validator.StringRequest, resp *validator.StringResponse) {
-	if req.ConfigValue.IsNull() || req.ConfigValue.IsUnknown() {
-		return
-	}
-	p := req.ConfigValue.ValueString()
-	switch {
-	case p == "":
-		resp.Diagnostics.AddAttributeError(req.Path, "Invalid image glob",
-			"The glob is empty. Remove the item, or use \"**\" to match every image.")
-	case !doublestar.ValidatePattern(p):
-		resp.Diagnostics.AddAttributeError(req.Path, "Invalid image glob",
-			fmt.Sprintf("%q is not a valid glob (check unbalanced '[' or '{' and dangling '\\'). "+
-				"Examples: \"team/*\", \"**/app-*\", \"{api,web}\".", p))
+func globValidator() stringCheck {
+	return stringCheck{
+		description: "must be a non-empty glob (`*`, `**`, `?`, `[...]`, `{a,b}`) on image names",
+		summary:     "Invalid image glob",
+		check: func(p string) error {
+			switch {
+			case p == "":
+				return errors.New("The glob is empty. Remove the item, or use \"**\" to match every image.")
+			case !doublestar.ValidatePattern(p):
+				return fmt.Errorf("%q is not a valid glob (check unbalanced '[' or '{' and dangling '\\'). "+
+					"Examples: \"team/*\", \"**/app-*\", \"{api,web}\".", p)
+			}
+			return nil
+		},
 	}
 }
 
 // regexValidator checks an RE2 regular expression (Go regexp syntax).
-type regexValidator struct{}
-
-func (regexValidator) Description(context.Context) string {
-	return "must be an RE2 regular expression"
-}
-
-func (v regexValidator) MarkdownDescription(ctx context.Context) string { return v.Description(ctx) }
-
-func (regexValidator) ValidateString(_ context.Context, req validator.StringRequest, resp *validator.StringResponse) {
-	if req.ConfigValue.IsNull() || req.ConfigValue.IsUnknown() {
-		return
-	}
-	if _, err := regexp.Compile(req.ConfigValue.ValueString()); err != nil {
-		resp.Diagnostics.AddAttributeError(req.Path, "Invalid tag regular expression",
-			fmt.Sprintf("%s. The value is an RE2 regular expression matched against the tag, e.g. \"^v[0-9]+\\\\.\"; "+
-				"lookarounds and backreferences are not supported.", err))
+func regexValidator() stringCheck {
+	return stringCheck{
+		description: "must be an RE2 regular expression",
+		summary:     "Invalid tag regular expression",
+		check: func(s string) error {
+			if _, err := regexp.Compile(s); err != nil {
+				return fmt.Errorf("%s. The value is an RE2 regular expression matched against the tag, e.g. \"^v[0-9]+\\\\.\"; "+
+					"lookarounds and backreferences are not supported.", err)
+			}
+			return nil
+		},
 	}
 }
 
 // durationValidator checks a Go duration string ("30s", "2m") within bounds; max 0 means no upper bound.
-type durationValidator struct {
-	min, max time.Duration
-}
-
-func (v durationValidator) Description(context.Context) string {
-	if v.max == 0 {
-		return fmt.Sprintf("must be a duration such as \"30s\" or \"2m\", at least %s", v.min)
+func durationValidator(min, max time.Duration) stringCheck {
+	description := fmt.Sprintf("must be a duration such as \"30s\" or \"2m\", between %s and %s", min, max)
+	if max == 0 {
+		description = fmt.Sprintf("must be a duration such as \"30s\" or \"2m\", at least %s", min)
 	}
-	return fmt.Sprintf("must be a duration such as \"30s\" or \"2m\", between %s and %s", v.min, v.max)
-}
-
-func (v durationValidator) MarkdownDescription(ctx context.Context) string { return v.Description(ctx) }
-
-func (v durationValidator) ValidateString(_ context.Context, req validator.StringRequest, resp *validator.StringResponse) {
-	if req.ConfigValue.IsNull() || req.ConfigValue.IsUnknown() {
-		return
-	}
-	d, err := time.ParseDuration(req.ConfigValue.ValueString())
-	switch {
-	case err != nil:
-		resp.Diagnostics.AddAttributeError(req.Path, "Invalid duration",
-			fmt.Sprintf("%q is not a duration: write it like \"30s\", \"90s\" or \"2m\".", req.ConfigValue.ValueString()))
-	case v.max == 0 && d < v.min:
-		resp.Diagnostics.AddAttributeError(req.Path, "Duration too short",
-			fmt.Sprintf("%s is shorter than the minimum %s.", d, v.min))
-	case v.max != 0 && (d < v.min || d > v.max):
-		resp.Diagnostics.AddAttributeError(req.Path, "Duration out of range",
-			fmt.Sprintf("%s is outside the allowed range %s to %s.", d, v.min, v.max))
+	return stringCheck{
+		description: description,
+		summary:     "Invalid duration",
+		check: func(s string) error {
+			d, err := time.ParseDuration(s)
+			switch {
+			case err != nil:
+				return fmt.Errorf("%q is not a duration: write it like \"30s\", \"90s\" or \"2m\".", s)
+			case max == 0 && d < min:
+				return fmt.Errorf("%s is shorter than the minimum %s.", d, min)
+			case max != 0 && (d < min || d > max):
+				return fmt.Errorf("%s is outside the allowed range %s to %s.", d, min, max)
+			}
+			return nil
+		},
 	}
 }
 
@@ -166,84 +141,57 @@ func checkEngineURL(raw string) error {
 }
 
 // engineURLValidator checks engine_url.
-type engineURLValidator struct{}
-
-func (engineURLValidator) Description(context.Context) string {
-	return "must be the http(s) base URL of the engine's server, e.g. http://127.0.0.1:9090"
-}
-
-func (v engineURLValidator) MarkdownDescription(ctx context.Context) string {
-	return v.Description(ctx)
-}
-
-func (engineURLValidator) ValidateString(_ context.Context, req validator.StringRequest, resp *validator.StringResponse) {
-	if req.ConfigValue.IsNull() || req.ConfigValue.IsUnknown() {
-		return
-	}
-	if err := checkEngineURL(req.ConfigValue.ValueString()); err != nil {
-		resp.Diagnostics.AddAttributeError(req.Path, "Invalid engine URL", err.Error())
+func engineURLValidator() stringCheck {
+	return stringCheck{
+		description: "must be the http(s) base URL of the engine's server, e.g. http://127.0.0.1:9090",
+		summary:     "Invalid engine URL",
+		check:       checkEngineURL,
 	}
 }
 
 // httpURLValidator checks an output URL the way the engine does, without echoing it (its query may
 // hold a key).
-type httpURLValidator struct{}
-
-func (httpURLValidator) Description(context.Context) string {
-	return "must be an http(s) URL without credentials or fragment"
-}
-
-func (v httpURLValidator) MarkdownDescription(ctx context.Context) string { return v.Description(ctx) }
-
-func (httpURLValidator) ValidateString(_ context.Context, req validator.StringRequest, resp *validator.StringResponse) {
-	if req.ConfigValue.IsNull() || req.ConfigValue.IsUnknown() {
-		return
+func httpURLValidator() stringCheck {
+	return stringCheck{
+		description: "must be an http(s) URL without credentials or fragment",
+		summary:     "Invalid output URL",
+		check: func(s string) error {
+			u, err := url.Parse(s)
+			switch {
+			case err != nil:
+				return errors.New("The value is not a valid URL: write it like \"https://host/path\".")
+			case u.Scheme != "http" && u.Scheme != "https":
+				return errors.New("The URL must use http or https.")
+			case u.Host == "":
+				return errors.New("The URL has no host: write it like \"https://host/path\".")
+			case u.User != nil:
+				return errors.New("The URL must not contain credentials: reference the secret with token_env/token_file or api_key_env/api_key_file.")
+			case u.Fragment != "":
+				return errors.New("The URL must not contain a #fragment.")
+			}
+			return nil
+		},
 	}
-	u, err := url.Parse(req.ConfigValue.ValueString())
-	var msg string
-	switch {
-	case err != nil:
-		msg = "The value is not a valid URL: write it like \"https://host/path\"."
-	case u.Scheme != "http" && u.Scheme != "https":
-		msg = "The URL must use http or https."
-	case u.Host == "":
-		msg = "The URL has no host: write it like \"https://host/path\"."
-	case u.User != nil:
-		msg = "The URL must not contain credentials: reference the secret with token_env/token_file or api_key_env/api_key_file."
-	case u.Fragment != "":
-		msg = "The URL must not contain a #fragment."
-	default:
-		return
-	}
-	resp.Diagnostics.AddAttributeError(req.Path, "Invalid output URL", msg)
 }
 
 // listenValidator checks a host:port listen address as the engine does.
-type listenValidator struct{}
-
-func (listenValidator) Description(context.Context) string {
-	return "must be host:port, e.g. \"127.0.0.1:9090\" or \":9090\""
-}
-
-func (v listenValidator) MarkdownDescription(ctx context.Context) string { return v.Description(ctx) }
-
-func (listenValidator) ValidateString(_ context.Context, req validator.StringRequest, resp *validator.StringResponse) {
-	if req.ConfigValue.IsNull() || req.ConfigValue.IsUnknown() {
-		return
-	}
-	s := req.ConfigValue.ValueString()
-	host, port, err := net.SplitHostPort(s)
-	n, perr := strconv.Atoi(port)
-	switch {
-	case err != nil:
-		resp.Diagnostics.AddAttributeError(req.Path, "Invalid listen address",
-			fmt.Sprintf("%q is not host:port: write it like \"127.0.0.1:9090\" or \":9090\".", s))
-	case strings.ContainsAny(host, "/ "):
-		resp.Diagnostics.AddAttributeError(req.Path, "Invalid listen address",
-			fmt.Sprintf("%q has an invalid host: write it like \"127.0.0.1:9090\".", s))
-	case perr != nil || n < 0 || n > 65535:
-		resp.Diagnostics.AddAttributeError(req.Path, "Invalid listen address",
-			fmt.Sprintf("%q has an invalid port: use a number from 0 to 65535.", s))
+func listenValidator() stringCheck {
+	return stringCheck{
+		description: "must be host:port, e.g. \"127.0.0.1:9090\" or \":9090\"",
+		summary:     "Invalid listen address",
+		check: func(s string) error {
+			host, port, err := net.SplitHostPort(s)
+			n, perr := strconv.Atoi(port)
+			switch {
+			case err != nil:
+				return fmt.Errorf("%q is not host:port: write it like \"127.0.0.1:9090\" or \":9090\".", s)
+			case strings.ContainsAny(host, "/ "):
+				return fmt.Errorf("%q has an invalid host: write it like \"127.0.0.1:9090\".", s)
+			case perr != nil || n < 0 || n > 65535:
+				return fmt.Errorf("%q has an invalid port: use a number from 0 to 65535.", s)
+			}
+			return nil
+		},
 	}
 }
 
@@ -252,22 +200,17 @@ func (listenValidator) ValidateString(_ context.Context, req validator.StringReq
 var envNamePattern = regexp.MustCompile(`^[A-Z_][A-Z0-9_]{0,63}$`)
 
 // envNameValidator checks a *_env reference without echoing the value (it may be a pasted secret).
-type envNameValidator struct{}
-
-func (envNameValidator) Description(context.Context) string {
-	return "must name an environment variable (upper-case letters, digits and _)"
-}
-
-func (v envNameValidator) MarkdownDescription(ctx context.Context) string { return v.Description(ctx) }
-
-func (envNameValidator) ValidateString(_ context.Context, req validator.StringRequest, resp *validator.StringResponse) {
-	if req.ConfigValue.IsNull() || req.ConfigValue.IsUnknown() {
-		return
-	}
-	if !envNamePattern.MatchString(req.ConfigValue.ValueString()) {
-		resp.Diagnostics.AddAttributeError(req.Path, "Invalid environment variable name",
-			"The value must name the environment variable holding the secret in the engine's environment "+
-				"(upper-case letters, digits and _, e.g. \"INVENTORY_TOKEN\"). Secrets themselves are never written "+
-				"into the engine configuration by this resource.")
+func envNameValidator() stringCheck {
+	return stringCheck{
+		description: "must name an environment variable (upper-case letters, digits and _)",
+		summary:     "Invalid environment variable name",
+		check: func(s string) error {
+			if !envNamePattern.MatchString(s) {
+				return errors.New("The value must name the environment variable holding the secret in the engine's environment " +
+					"(upper-case letters, digits and _, e.g. \"INVENTORY_TOKEN\"). Secrets themselves are never written " +
+					"into the engine configuration by this resource.")
+			}
+			return nil
+		},
 	}
 }
