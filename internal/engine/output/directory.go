@@ -64,6 +64,20 @@ func (d *Directory) PathFor(digest string) string {
 	return filepath.Join(d.dir, algo, hex)
 }
 
+// SBOMPaths returns where Deliver puts digest's SBOM of each of formats
+// (format -> absolute path). Unknown formats are left out. It only computes
+// paths: whether the files exist depends on the digest having been delivered.
+func (d *Directory) SBOMPaths(digest string, formats []string) map[string]string {
+	out := make(map[string]string, len(formats))
+	dir := d.PathFor(digest)
+	for _, f := range formats {
+		if name, ok := sbomFileNames[f]; ok {
+			out[f] = filepath.Join(dir, name)
+		}
+	}
+	return out
+}
+
 // Deliver writes a's files. Re-delivery replaces them with the same content.
 func (d *Directory) Deliver(ctx context.Context, a Artifact) error {
 	h, err := a.Header()

@@ -304,3 +304,41 @@ func TestDirectoryRemovesStaleTemporaryFiles(t *testing.T) {
 		t.Fatalf("a fresh temporary file (maybe a concurrent delivery's) was removed: %v", err)
 	}
 }
+
+// SBOMPaths names exactly the files Deliver writes.
+func TestDirectorySBOMPathsMatchDelivery(t *testing.T) {
+	root := filepath.Join(t.TempDir(), "results")
+	d, err := NewDirectory(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dg := digestN(7)
+	sboms := sbomsN(7)
+	if err := d.Deliver(t.Context(), mustArtifact(t, metadataJSON(t, dg, appTags("registry.example:8082"), nil), sboms)); err != nil {
+		t.Fatal(err)
+	}
+	formats := make([]string, 0, len(sboms))
+	for f := range sboms {
+		formats = append(formats, f)
+	}
+	paths := d.SBOMPaths(dg, append(formats, "unknown-format"))
+	if len(paths) != len(sboms) {
+		t.Fatalf("SBOMPaths = %v, want one path per known format (%d)", paths, len(sboms))
+	}
+	for f, p := range paths {
+		got, err := os.ReadFile(p)
+		if err != nil {
+			t.Errorf("%s: %v", f, err)
+			continue
+		}
+		if !bytes.Equal(got, sboms[f]) {
+			t.Errorf("%s: %s holds another document", f, p)
+		}
+		if name, ok := SBOMFileName(f); !ok || filepath.Base(p) != name {
+			t.Errorf("SBOMFileName(%s) = %q %v, path %s", f, name, ok, p)
+		}
+	}
+	if _, ok := SBOMFileName("unknown-format"); ok {
+		t.Error("SBOMFileName accepted an unknown format")
+	}
+}

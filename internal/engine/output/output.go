@@ -44,6 +44,13 @@ var sbomFileNames = map[string]string{
 	FormatSyftJSON:      "sbom.syft.json",
 }
 
+// SBOMFileName is the file name of format's SBOM in the directory layout
+// ("sbom.cdx.json" for cyclonedx-json); false for an unknown format.
+func SBOMFileName(format string) (string, bool) {
+	n, ok := sbomFileNames[format]
+	return n, ok
+}
+
 // MetadataFile is the name of the metadata document in the directory layout.
 const MetadataFile = "metadata.json"
 

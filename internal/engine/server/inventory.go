@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"slices"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/imagewatch/terraform-provider-imagewatch/internal/artifactory"
+	"github.com/imagewatch/terraform-provider-imagewatch/internal/engine/inventory"
 	"github.com/imagewatch/terraform-provider-imagewatch/internal/engine/store"
 )
 
@@ -19,10 +21,10 @@ const (
 )
 
 // StatusDiscovered is the status of a tag whose digest has no analysis row yet.
-const StatusDiscovered = "discovered"
+const StatusDiscovered = inventory.StatusDiscovered
 
-// filterStatuses are the accepted values of ?status= (the store's statuses).
-var filterStatuses = []string{store.StatusPending, store.StatusRunning, store.StatusDone, store.StatusSkipped, store.StatusFailed}
+// filterStatuses are the accepted values of ?status=: the rows' statuses.
+var filterStatuses = inventory.Statuses
 
 // inventoryParams are the accepted query parameters; anything else is a 400 so a
 // typo ("statu=failed") cannot silently return everything.
@@ -46,12 +48,16 @@ type Image struct {
 	Digest      string `json:"digest"`
 	MediaType   string `json:"media_type"`
 	Reference   string `json:"reference"`
-	// Status is the analysis status of Digest (pending, running, done, skipped,
-	// failed), or "discovered" before an analysis exists. For an index it is the
-	// index's own status; each platform has its own in Platforms.
-	Status        string `json:"status"`
-	FailureReason string `json:"failure_reason"` // last error (failed, or pending a retry)
-	SkipReason    string `json:"skip_reason"`    // why it is not a container image
+	// Status is the image's status (pending, running, done, skipped, failed),
+	// or "discovered" before an analysis exists. A multi-platform image is
+	// done once every platform is (skipped ones aside), else in the most
+	// urgent state of its index and platforms: failed, running, pending. Each
+	// platform has its own in Platforms. ?status= filters on it.
+	Status string `json:"status"`
+	// FailureReason is the last error (failed, or pending a retry); for a
+	// multi-platform image, "<platform>: <error>" when a platform has it.
+	FailureReason string `json:"failure_reason"`
+	SkipReason    string `json:"skip_reason"` // why it is not a container image
 	Attempts      int    `json:"attempts"`
 	// PackageCount is the manifest's package count; for an index, the sum over
 	// its analysed platforms.
@@ -78,8 +84,9 @@ type Platform struct {
 }
 
 type inventoryQuery struct {
-	filter store.ListFilter
+	filter store.ListFilter // tag fields only: status is the row's, filtered by inventory.Filter
 	tag    string
+	status string
 	limit  int
 	offset int
 }
@@ -108,7 +115,7 @@ func parseInventoryQuery(q url.Values) (inventoryQuery, string, string) {
 		if !slices.Contains(filterStatuses, st) {
 			return iq, "status", "status " + strconv.Quote(st) + " is not one of " + strings.Join(filterStatuses, ", ")
 		}
-		iq.filter.Status = st
+		iq.status = st
 	}
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
@@ -141,23 +148,32 @@ func (s *Server) images(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
+	var src inventory.Source
+	if lister, ok := s.inventory.(PlatformLister); ok {
+		src = lister
+	}
 
-	// One row more than the page tells whether a next page exists.
+	// One row more than the page tells whether a next page exists. The store
+	// pages unless the tag or the row status filters: those need every row.
 	f := iq.filter
-	if iq.tag == "" {
+	scan := iq.tag != "" || iq.status != ""
+	if !scan {
 		f.Limit, f.Offset = iq.limit+1, iq.offset
 	}
 	items, err := s.inventory.Inventory(ctx, f)
-	if err != nil {
-		s.log.Error("inventory query failed", "error", err)
-		writeError(w, http.StatusInternalServerError, "", "the inventory query failed; see the engine log")
-		return
-	}
-	if iq.tag != "" {
-		// The store cannot filter by tag: filter here, then page.
-		items = slices.DeleteFunc(items, func(it store.InventoryItem) bool { return it.Tag.Tag != iq.tag })
+	if err == nil && scan {
+		if iq.tag != "" {
+			items = slices.DeleteFunc(items, func(it store.InventoryItem) bool { return it.Tag.Tag != iq.tag })
+		}
+		if iq.status != "" {
+			items, err = inventory.Filter(ctx, src, items, iq.status)
+		}
 		items = items[min(iq.offset, len(items)):]
 		items = items[:min(iq.limit+1, len(items))]
+	}
+	if err != nil {
+		s.inventoryFailed(w, err)
+		return
 	}
 	resp := ImagesResponse{Images: make([]Image, 0, min(len(items), iq.limit)), Limit: iq.limit, Offset: iq.offset}
 	if len(items) > iq.limit {
@@ -165,113 +181,75 @@ func (s *Server) images(w http.ResponseWriter, r *http.Request) {
 		resp.NextOffset = &next
 		items = items[:iq.limit]
 	}
-
-	lister, _ := s.inventory.(PlatformLister)
-	platforms := map[string][]Platform{} // by index digest: tags of one index share the lookup
-	for _, it := range items {
-		img := s.image(it)
-		if lister != nil && it.Analyzed && isIndex(it) {
-			ps, ok := platforms[it.Tag.Digest]
-			if !ok {
-				children, err := lister.Platforms(ctx, it.Tag.Digest)
-				if err != nil {
-					s.log.Error("inventory platforms query failed", "digest", it.Tag.Digest, "error", err)
-					writeError(w, http.StatusInternalServerError, "", "the inventory query failed; see the engine log")
-					return
-				}
-				ps = make([]Platform, 0, len(children))
-				for _, c := range children {
-					ps = append(ps, s.platform(c))
-				}
-				platforms[it.Tag.Digest] = ps
-			}
-			img.Platforms = ps
-			if img.PackageCount == 0 {
-				for _, p := range ps {
-					img.PackageCount += p.PackageCount
-				}
-			}
-		}
-		resp.Images = append(resp.Images, img)
+	rows, err := inventory.Rows(ctx, src, items, inventory.WithSBOMLocator(s.locate))
+	if err != nil {
+		s.inventoryFailed(w, err)
+		return
+	}
+	for _, row := range rows {
+		resp.Images = append(resp.Images, image(row))
 	}
 	writeJSON(w, http.StatusOK, resp)
 }
 
-func isIndex(it store.InventoryItem) bool {
-	for _, mt := range []string{it.Analysis.MediaType, it.Tag.MediaType} {
-		if mt == artifactory.MediaTypeOCIIndex || mt == artifactory.MediaTypeDockerManifestList {
-			return true
-		}
-	}
-	return false
+func (s *Server) inventoryFailed(w http.ResponseWriter, err error) {
+	s.log.Error("inventory query failed", "error", err)
+	writeError(w, http.StatusInternalServerError, "", "the inventory query failed; see the engine log")
 }
 
-func (s *Server) image(it store.InventoryItem) Image {
-	t, a := it.Tag, it.Analysis
+// image renders an inventory row.
+func image(r inventory.Row) Image {
+	t, a := r.Tag, r.Analysis
 	img := Image{
 		Integration: t.Integration,
 		Repository:  t.Repository,
 		Image:       t.Image,
 		Tag:         t.Tag,
 		Digest:      t.Digest,
-		MediaType:   t.MediaType,
+		MediaType:   r.MediaType,
 		Reference:   t.Reference,
-		Status:      StatusDiscovered,
+		Status:      r.Status,
 		Modified:    timePtr(t.Modified),
 		FirstSeen:   timePtr(t.FirstSeen),
 		LastSeen:    timePtr(t.LastSeen),
-		Platforms:   []Platform{},
-		SBOMs:       map[string]string{},
+		Platforms:   make([]Platform, 0, len(r.Platforms)),
+		SBOMs:       r.SBOMs,
 	}
-	if !it.Analyzed {
+	if !r.Analyzed {
 		return img
 	}
-	if img.MediaType == "" {
-		img.MediaType = a.MediaType
-	}
-	img.Status = a.Status
-	img.FailureReason = a.Error
+	img.FailureReason = r.FailureReason
 	img.SkipReason = a.Reason
 	img.Attempts = a.Attempts
-	img.PackageCount = a.PackageCount
+	img.PackageCount = r.PackageCount
 	img.AnalyzedAt = timePtr(a.AnalyzedAt)
 	if a.Status == store.StatusPending || a.Status == store.StatusFailed {
 		img.NextAttempt = timePtr(a.NextAttempt)
 	}
-	if !isIndex(it) {
-		if a.Platform != "" {
-			p := s.platform(a)
-			p.Digest = t.Digest
-			img.Platforms = append(img.Platforms, p)
-		}
-		img.SBOMs = s.locate(a)
+	for _, p := range r.Platforms {
+		img.Platforms = append(img.Platforms, Platform{
+			Platform:      p.Analysis.Platform,
+			Digest:        p.Analysis.Digest,
+			Status:        p.Analysis.Status,
+			FailureReason: p.Analysis.Error,
+			SkipReason:    p.Analysis.Reason,
+			PackageCount:  p.Analysis.PackageCount,
+			AnalyzedAt:    timePtr(p.Analysis.AnalyzedAt),
+			SBOMs:         p.SBOMs,
+		})
 	}
 	return img
 }
 
-func (s *Server) platform(a store.Analysis) Platform {
-	return Platform{
-		Platform:      a.Platform,
-		Digest:        a.Digest,
-		Status:        a.Status,
-		FailureReason: a.Error,
-		SkipReason:    a.Reason,
-		PackageCount:  a.PackageCount,
-		AnalyzedAt:    timePtr(a.AnalyzedAt),
-		SBOMs:         s.locate(a),
+// locate is the inventory.Locator of the configured SBOM locator.
+func (s *Server) locate(ctx context.Context, digest string) (map[string]string, error) {
+	switch {
+	case s.locator != nil:
+		return s.locator(ctx, digest)
+	case s.sboms != nil:
+		return s.sboms(digest), nil
 	}
-}
-
-// locate returns where a's SBOMs are; only a done analysis has any.
-func (s *Server) locate(a store.Analysis) map[string]string {
-	out := map[string]string{}
-	if s.sboms == nil || a.Status != store.StatusDone || a.Digest == "" {
-		return out
-	}
-	for format, where := range s.sboms(a.Digest) {
-		out[format] = where
-	}
-	return out
+	return nil, nil
 }
 
 func timePtr(t time.Time) *time.Time {

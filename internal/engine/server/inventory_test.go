@@ -172,8 +172,10 @@ func TestInventoryFilters(t *testing.T) {
 	s := New(WithInventory(inv))
 
 	_, p, _, _ := getImages(t, s, "?repository=docker-prod&status=failed&integration=prod", nil)
+	// status is the row's (combined over an index's platforms): filtered here
+	// over the unpaged rows, not by the store on the analysis's own status.
 	f := inv.lastFilter()
-	if f.Repository != "docker-prod" || f.Status != store.StatusFailed || f.Integration != "prod" {
+	if f.Repository != "docker-prod" || f.Status != "" || f.Integration != "prod" || f.Limit != 0 || f.Offset != 0 {
 		t.Fatalf("filter passed to the store: %+v", f)
 	}
 	if len(p.Images) == 0 {
@@ -224,7 +226,6 @@ func TestInventoryRejectsBadParameters(t *testing.T) {
 		{"?offset=-1", "offset"},
 		{"?offset=1.5", "offset"},
 		{"?status=analysed", "status"},
-		{"?status=discovered", "status"},
 		{"?repository=" + url.QueryEscape("docker-local/app"), "repository"},
 		{"?repository=" + url.QueryEscape("docker local"), "repository"},
 		{"?statu=failed", "statu"},
@@ -341,7 +342,9 @@ func TestInventoryMapping(t *testing.T) {
 	}
 
 	app := byImage["app"]
-	if app.Status != store.StatusDone || len(app.Platforms) != 2 || app.PackageCount != 10 || len(app.SBOMs) != 0 {
+	// The index is resolved (done) but arm64 waits for a retry: the image is pending, and says why.
+	if app.Status != store.StatusPending || app.FailureReason != "linux/arm64: GET blob: 503" || len(app.Platforms) != 2 ||
+		app.PackageCount != 10 || len(app.SBOMs) != 0 {
 		t.Fatalf("index row: %+v", app)
 	}
 	if app.Modified == nil || !app.Modified.Equal(at) || app.Reference != "h/docker-local/app:1.0" {
@@ -457,5 +460,115 @@ func TestInventoryFromRealStore(t *testing.T) {
 	_, p, _, _ = getImages(t, s, "?limit=2&offset=2", nil)
 	if len(p.Images) != 2 || p.NextOffset != nil {
 		t.Fatalf("second page from the store: %d rows, next %v", len(p.Images), p.NextOffset)
+	}
+}
+
+// The status filter and paging work on the image's combined status, and a
+// platform manifest that is also tagged on its own is listed by its index.
+func TestInventoryCombinedStatusFromRealStore(t *testing.T) {
+	ctx := t.Context()
+	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "imagewatch.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	base, multi, arm, fresh := digestOf(1), digestOf(2), digestOf(3), digestOf(4)
+	tg := func(image, tag, d, mt string) store.Tag {
+		return store.Tag{Integration: "prod", Repository: "docker-local", Image: image, Tag: tag, Digest: d, MediaType: mt}
+	}
+	if _, err := st.UpsertTags(ctx, []store.Tag{
+		tg("base", "12", base, artifactory.MediaTypeOCIManifest),
+		tg("multi", "1", multi, artifactory.MediaTypeOCIIndex),
+		tg("multi", "2", multi, artifactory.MediaTypeOCIIndex),
+		tg("new", "x", fresh, artifactory.MediaTypeOCIManifest),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range []store.Analysis{
+		{Digest: base},
+		{Digest: multi, MediaType: artifactory.MediaTypeOCIIndex},
+		{Digest: base, Parent: multi, Platform: "linux/amd64"}, // already known: only the membership is new
+		{Digest: arm, Parent: multi, Platform: "linux/arm64"},
+	} {
+		if _, err := st.EnsureAnalysis(ctx, a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for d, n := range map[string]int{base: 5, multi: 0} {
+		if err := st.Complete(ctx, d, store.StatusDone, n, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := New(WithInventory(st))
+	tags := func(query string) ([]string, *int) {
+		t.Helper()
+		code, p, eb, _ := getImages(t, s, query, nil)
+		if code != http.StatusOK {
+			t.Fatalf("GET %s = %d %+v", query, code, eb)
+		}
+		var out []string
+		for _, img := range p.Images {
+			out = append(out, img.Image+":"+img.Tag+"="+img.Status)
+		}
+		return out, p.NextOffset
+	}
+	if got, _ := tags("?status=pending"); fmt.Sprint(got) != "[multi:1=pending multi:2=pending]" {
+		t.Errorf("status=pending: %v (the index itself is done, arm64 is pending)", got)
+	}
+	if got, next := tags("?status=pending&limit=1"); fmt.Sprint(got) != "[multi:1=pending]" || next == nil || *next != 1 {
+		t.Errorf("status=pending page 1: %v next %v", got, next)
+	}
+	if got, next := tags("?status=pending&limit=1&offset=1"); fmt.Sprint(got) != "[multi:2=pending]" || next != nil {
+		t.Errorf("status=pending page 2: %v next %v", got, next)
+	}
+	if got, _ := tags("?status=done"); fmt.Sprint(got) != "[base:12=done]" {
+		t.Errorf("status=done: %v", got)
+	}
+	if got, _ := tags("?status=discovered"); fmt.Sprint(got) != "[new:x=discovered]" {
+		t.Errorf("status=discovered: %v", got)
+	}
+	_, p, _, _ := getImages(t, s, "?image=multi&tag=1", nil)
+	if len(p.Images) != 1 || len(p.Images[0].Platforms) != 2 || p.Images[0].Platforms[0].Digest != base || p.Images[0].PackageCount != 5 {
+		t.Fatalf("multi:1 does not list the manifest tagged base:12 as its amd64 platform: %+v", p.Images)
+	}
+
+	// Once arm64 is done, the image is.
+	if _, err := st.ClaimDue(ctx, time.Now(), 10); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Complete(ctx, arm, store.StatusDone, 2, ""); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := tags("?status=done"); fmt.Sprint(got) != "[base:12=done multi:1=done multi:2=done]" {
+		t.Errorf("status=done after arm64: %v", got)
+	}
+}
+
+func TestInventoryLocator(t *testing.T) {
+	d := digestOf(1)
+	inv := &fakeInventory{items: []store.InventoryItem{{
+		Tag:      store.Tag{Integration: "prod", Repository: "docker-local", Image: "app", Tag: "1", Digest: d},
+		Analysis: store.Analysis{Digest: d, Status: store.StatusDone, Platform: "linux/amd64"},
+		Analyzed: true,
+	}}}
+	var gotCtx context.Context
+	s := New(WithInventory(inv), WithSBOMLocator(func(string) map[string]string { return map[string]string{"x": "overridden"} }),
+		WithLocator(func(ctx context.Context, digest string) (map[string]string, error) {
+			gotCtx = ctx
+			return map[string]string{"spdx-json": "/r/" + digest}, nil
+		}))
+	_, p, _, _ := getImages(t, s, "", nil)
+	if len(p.Images) != 1 || p.Images[0].SBOMs["spdx-json"] != "/r/"+d || len(p.Images[0].SBOMs) != 1 ||
+		p.Images[0].Platforms[0].SBOMs["spdx-json"] != "/r/"+d || gotCtx == nil {
+		t.Fatalf("located row: %+v", p.Images)
+	}
+
+	log, buf := testLogger(t)
+	s = New(WithLogger(log), WithInventory(inv), WithLocator(func(context.Context, string) (map[string]string, error) {
+		return nil, errors.New("store: delivery: database disk image is malformed")
+	}))
+	code, _, eb, _ := getImages(t, s, "", nil)
+	if code != http.StatusInternalServerError || strings.Contains(eb.Error, "malformed") || !strings.Contains(buf.String(), "malformed") {
+		t.Fatalf("locator failure: %d %+v; want 500, logged, with a generic message", code, eb)
 	}
 }

@@ -24,6 +24,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/imagewatch/terraform-provider-imagewatch/internal/engine/inventory"
 	"github.com/imagewatch/terraform-provider-imagewatch/internal/engine/metrics"
 	"github.com/imagewatch/terraform-provider-imagewatch/internal/engine/store"
 )
@@ -77,6 +78,7 @@ type Server struct {
 	hasToken  bool
 	webhooks  WebhookRouter
 	sboms     SBOMLocator
+	locator   inventory.Locator
 	handler   http.Handler
 }
 
@@ -111,6 +113,12 @@ func WithWebhooks(router WebhookRouter) Option { return func(s *Server) { s.webh
 
 // WithSBOMLocator fills the inventory's "sboms" from locate.
 func WithSBOMLocator(locate SBOMLocator) Option { return func(s *Server) { s.sboms = locate } }
+
+// WithLocator fills the inventory's "sboms" from locate, which takes the
+// request's context and may fail (a failure answers 500), e.g. the SBOMs
+// delivered to a directory output: inventory.NewDirectory(dir, formats, st).SBOMs.
+// It takes precedence over WithSBOMLocator.
+func WithLocator(locate inventory.Locator) Option { return func(s *Server) { s.locator = locate } }
 
 // New returns a server; it listens only when Serve is called.
 func New(opts ...Option) *Server {

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -12,10 +13,14 @@ import (
 
 // Analysis is the state of one manifest digest (index digests too).
 type Analysis struct {
-	Digest       string
-	MediaType    string
-	Parent       string // index digest, for a platform manifest
-	Platform     string // os/arch[/variant], for a platform manifest
+	Digest    string
+	MediaType string
+	// Parent is an index that lists this platform manifest: the first one that
+	// recorded it (EnsureAnalysis), or, in Platforms' answer, the index asked
+	// about. A manifest listed by several indexes, or also tagged on its own,
+	// keeps every membership: see Platforms and IndexesOf.
+	Parent       string
+	Platform     string // os/arch[/variant]; for a single-platform image once finished
 	Reference    string // where to pull it from
 	Status       string // Status* constants
 	Attempts     int    // claims so far (a crash mid-analysis counts)
@@ -48,9 +53,13 @@ func scanAnalysis(sc interface{ Scan(...any) error }) (Analysis, error) {
 	return a, nil
 }
 
-// EnsureAnalysis records a digest to analyse. It is a no-op when the digest is
-// already known, whatever its status (use ResetAnalysis to analyse it again).
-// a.Status defaults to pending; Attempts, Error and results are ignored.
+// EnsureAnalysis records a digest to analyse. The analysis itself is left
+// alone when the digest is already known, whatever its status (use
+// ResetAnalysis to analyse it again). When a.Parent is set, a is a platform
+// manifest listed by that index and the membership is recorded either way, so
+// Platforms(a.Parent) lists it even when it was first seen through another
+// index or tagged on its own; a known manifest without a platform takes
+// a.Platform. a.Status defaults to pending; Attempts, Error and results are ignored.
 func (s *Store) EnsureAnalysis(ctx context.Context, a Analysis) (created bool, err error) {
 	if a.Digest == "" {
 		return false, errors.New("store: ensure analysis: digest is required")
@@ -61,28 +70,64 @@ func (s *Store) EnsureAnalysis(ctx context.Context, a Analysis) (created bool, e
 	if a.Status == StatusRunning {
 		return false, fmt.Errorf("store: ensure analysis %s: cannot create a running analysis, claim it with ClaimDue", a.Digest)
 	}
-	now := s.nowMs()
-	res, err := s.exec(ctx, `INSERT INTO analyses (digest, media_type, parent, platform, reference, status, next_attempt, reason, package_count, analyzed_at, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (digest) DO NOTHING`,
-		a.Digest, a.MediaType, a.Parent, a.Platform, a.Reference, a.Status, msOrZero(a.NextAttempt), a.Reason, a.PackageCount,
-		toMs(a.AnalyzedAt), now, now)
+	if a.Parent == a.Digest {
+		return false, fmt.Errorf("store: ensure analysis %s: a manifest cannot be its own index", a.Digest)
+	}
+	// A membership is recorded in the same transaction; a plain digest (every
+	// eligible tag, every poll) is one statement.
+	ensure := func(ex execer) error {
+		now := s.nowMs()
+		res, err := ex.ExecContext(ctx, `INSERT INTO analyses (digest, media_type, parent, platform, reference, status, next_attempt, reason, package_count, analyzed_at, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (digest) DO NOTHING`,
+			a.Digest, a.MediaType, a.Parent, a.Platform, a.Reference, a.Status, msOrZero(a.NextAttempt), a.Reason, a.PackageCount,
+			toMs(a.AnalyzedAt), now, now)
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return err
+		}
+		created = n == 1
+		if a.Parent == "" {
+			return nil
+		}
+		if _, err := ex.ExecContext(ctx, `INSERT INTO index_members (index_digest, member_digest, platform) VALUES (?, ?, ?)
+			ON CONFLICT (index_digest, member_digest) DO UPDATE SET platform = excluded.platform WHERE excluded.platform != ''`,
+			a.Parent, a.Digest, a.Platform); err != nil {
+			return err
+		}
+		if !created && a.Platform != "" {
+			_, err = ex.ExecContext(ctx, `UPDATE analyses SET platform = ? WHERE digest = ? AND platform = ''`, a.Platform, a.Digest)
+		}
+		return err
+	}
+	if a.Parent == "" {
+		if err = s.writable(); err == nil {
+			err = ensure(s.w)
+		}
+	} else {
+		err = s.tx(ctx, func(tx *sql.Tx) error { return ensure(tx) })
+	}
 	if err != nil {
 		return false, fmt.Errorf("store: ensure analysis %s: %w", a.Digest, err)
 	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return false, fmt.Errorf("store: ensure analysis %s: %w", a.Digest, err)
-	}
-	return n == 1, nil
+	return created, nil
 }
 
-// ResetAnalysis puts digest, and the platform manifests whose parent it is, back
+// execer is a *sql.DB or a *sql.Tx.
+type execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+// ResetAnalysis puts digest, and every platform manifest it lists, back
 // to pending with no attempts (--force). Rows being analysed right now are left
 // alone so no digest is ever claimed twice. Stored results stay until replaced.
 func (s *Store) ResetAnalysis(ctx context.Context, digest string) error {
 	res, err := s.exec(ctx, `UPDATE analyses SET status = 'pending', attempts = 0, next_attempt = 0, error = '', reason = '', updated_at = ?
-		WHERE (digest = ? OR parent = ?) AND status != 'running'`, s.nowMs(), digest, digest)
+		WHERE (digest = ? OR digest IN (SELECT member_digest FROM index_members WHERE index_digest = ?)) AND status != 'running'`,
+		s.nowMs(), digest, digest)
 	if err != nil {
 		return fmt.Errorf("store: reset analysis %s: %w", digest, err)
 	}
@@ -162,6 +207,10 @@ type Completion struct {
 	Status       string // StatusDone or StatusSkipped
 	PackageCount int
 	Reason       string // why skipped
+	// Platform (os/arch[/variant]) replaces the stored platform. When empty, a
+	// manifest that has none takes the "platform" of Result.Metadata, so a
+	// single-platform image is listed with its platform.
+	Platform string
 	// Result, when set, replaces the stored result (metadata and SBOMs).
 	Result *Result
 	// Outputs get a pending delivery of digest in the same transaction, so a crash
@@ -184,6 +233,9 @@ func (s *Store) Finish(ctx context.Context, digest string, c Completion) error {
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
 			return ErrNotFound
+		}
+		if err := setPlatform(ctx, tx, digest, c); err != nil {
+			return err
 		}
 		if c.Result != nil {
 			if err := putResult(ctx, tx, digest, *c.Result, now); err != nil {
@@ -238,9 +290,76 @@ func (s *Store) Get(ctx context.Context, digest string) (Analysis, bool, error) 
 	return a, true, nil
 }
 
-// Platforms returns the platform analyses whose parent is the index digest.
+// setPlatform records the platform a completion names, or the one in its
+// metadata for a manifest that has none yet.
+func setPlatform(ctx context.Context, tx *sql.Tx, digest string, c Completion) error {
+	if c.Platform != "" {
+		_, err := tx.ExecContext(ctx, `UPDATE analyses SET platform = ? WHERE digest = ?`, c.Platform, digest)
+		return err
+	}
+	if c.Result == nil {
+		return nil
+	}
+	p := metadataPlatform(c.Result.Metadata)
+	if p == "" {
+		return nil
+	}
+	_, err := tx.ExecContext(ctx, `UPDATE analyses SET platform = ? WHERE digest = ? AND platform = ''`, p, digest)
+	return err
+}
+
+// metadataPlatform is os/arch[/variant] of a metadata.json document (the
+// analyzer's schema, DESIGN.md); "" when it has none or cannot be read.
+// Migration 0002 derives the same string in SQL for version 1 databases.
+func metadataPlatform(doc []byte) string {
+	var md struct {
+		Platform struct {
+			OS           string `json:"os"`
+			Architecture string `json:"architecture"`
+			Variant      string `json:"variant"`
+		} `json:"platform"`
+	}
+	if json.Unmarshal(doc, &md) != nil || md.Platform.OS == "" {
+		return ""
+	}
+	p := md.Platform.OS + "/" + md.Platform.Architecture
+	if md.Platform.Variant != "" {
+		p += "/" + md.Platform.Variant
+	}
+	return p
+}
+
+// Platforms returns the analyses of the platform manifests index lists, in
+// platform order, each with Parent set to index and Platform as index lists
+// it. A manifest listed by other indexes too, or tagged on its own, is included.
 func (s *Store) Platforms(ctx context.Context, index string) ([]Analysis, error) {
-	return s.queryAnalyses(ctx, "platforms of "+index, `SELECT `+analysisColumns+` FROM analyses WHERE parent = ? ORDER BY platform, digest`, index)
+	return s.queryAnalyses(ctx, "platforms of "+index, `SELECT a.digest, a.media_type, m.index_digest,
+		CASE WHEN m.platform != '' THEN m.platform ELSE a.platform END AS member_platform,
+		a.reference, a.status, a.attempts, a.next_attempt, a.error, a.reason, a.package_count, a.analyzed_at, a.created_at, a.updated_at
+		FROM index_members m JOIN analyses a ON a.digest = m.member_digest
+		WHERE m.index_digest = ? ORDER BY member_platform, a.digest`, index)
+}
+
+// IndexesOf returns the digests of the indexes that list the platform manifest
+// digest, sorted; none for a manifest that is only tagged on its own.
+func (s *Store) IndexesOf(ctx context.Context, digest string) ([]string, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT index_digest FROM index_members WHERE member_digest = ? ORDER BY index_digest`, digest)
+	if err != nil {
+		return nil, fmt.Errorf("store: indexes of %s: %w", digest, err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var d string
+		if err := rows.Scan(&d); err != nil {
+			return nil, fmt.Errorf("store: indexes of %s: %w", digest, err)
+		}
+		out = append(out, d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: indexes of %s: %w", digest, err)
+	}
+	return out, nil
 }
 
 func putResult(ctx context.Context, tx *sql.Tx, digest string, r Result, now int64) error {
@@ -260,6 +379,20 @@ func putResult(ctx context.Context, tx *sql.Tx, digest string, r Result, now int
 		}
 	}
 	return nil
+}
+
+// Metadata returns the stored metadata.json of digest, without reading its
+// SBOMs (which can be many megabytes).
+func (s *Store) Metadata(ctx context.Context, digest string) ([]byte, bool, error) {
+	var md []byte
+	err := s.r.QueryRowContext(ctx, `SELECT metadata FROM results WHERE digest = ?`, digest).Scan(&md)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("store: metadata of %s: %w", digest, err)
+	}
+	return md, true, nil
 }
 
 // Result returns the stored result of digest. SBOMs is empty once pruned.
@@ -346,14 +479,14 @@ func (f ListFilter) page() (string, []any) {
 }
 
 // List returns analyses matching f, most recently updated first. A platform
-// manifest matches the tag conditions through its parent index's tags.
+// manifest matches the tag conditions through the tags of every index that lists it.
 func (s *Store) List(ctx context.Context, f ListFilter) ([]Analysis, error) {
 	var (
 		where []string
 		args  []any
 	)
 	if tc, ta := f.tagMatch("t"); len(tc) > 0 {
-		where = append(where, `EXISTS (SELECT 1 FROM tags t WHERE (t.digest = a.digest OR (a.parent != '' AND t.digest = a.parent)) AND `+strings.Join(tc, " AND ")+`)`)
+		where = append(where, `EXISTS (SELECT 1 FROM tags t WHERE (t.digest = a.digest OR t.digest IN (SELECT m.index_digest FROM index_members m WHERE m.member_digest = a.digest)) AND `+strings.Join(tc, " AND ")+`)`)
 		args = append(args, ta...)
 	}
 	if f.Status != "" {

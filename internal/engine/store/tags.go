@@ -162,8 +162,18 @@ func (s *Store) Tags(ctx context.Context, integration string) ([]Tag, error) {
 }
 
 // TagsForDigest returns every tag (across integrations and repositories) that
-// points at digest. A platform manifest has no tags of its own: ask for its parent.
+// points at digest itself. For a platform manifest use TagsForManifest.
 func (s *Store) TagsForDigest(ctx context.Context, digest string) ([]Tag, error) {
 	return s.queryTags(ctx, "tags of "+digest,
 		`SELECT `+tagColumns+` FROM tags WHERE digest = ? ORDER BY integration, repository, image, tag`, digest)
+}
+
+// TagsForManifest returns every tag that points at digest or at an index that
+// lists it: all the names a platform manifest is reachable under, whether it is
+// tagged on its own, listed by one index or by several.
+func (s *Store) TagsForManifest(ctx context.Context, digest string) ([]Tag, error) {
+	return s.queryTags(ctx, "tags of "+digest,
+		`SELECT `+tagColumns+` FROM tags
+		WHERE digest = ? OR digest IN (SELECT index_digest FROM index_members WHERE member_digest = ?)
+		ORDER BY integration, repository, image, tag`, digest, digest)
 }
