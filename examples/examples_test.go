@@ -1,30 +1,26 @@
 package examples
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"reflect"
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclparse"
+
+	"github.com/imagewatch/terraform-provider-imagewatch/internal/tftest"
 )
 
 const (
-	providerSource    = "imagewatch/imagewatch"
-	providerLocalName = "imagewatch"
-	providerBinary    = "terraform-provider-imagewatch"
+	providerSource    = tftest.ProviderSource
+	providerLocalName = tftest.ProviderLocalName
 )
 
 // requiredProvidersTF is added to examples that only show a resource, data source or function
@@ -43,8 +39,8 @@ const requiredProvidersTF = `terraform {
 // fetched from a registry. validate does not check provider blocks, so their arguments are checked
 // against the provider's schema as reported by `terraform providers schema -json`.
 func TestExamplesValidate(t *testing.T) {
-	tf := terraformBinary(t)
-	env := devOverridesEnv(t, buildProvider(t))
+	tf := tftest.Terraform(t)
+	env := tftest.DevOverridesEnv(t, tftest.BuildProvider(t))
 
 	dirs := exampleDirs(t)
 	// The layout docs/ is generated from; a folder missing here is a page missing there.
@@ -75,80 +71,11 @@ func TestExamplesValidate(t *testing.T) {
 	}
 }
 
-// terraformBinary is the CLI the acceptance tests use too: TF_ACC_TERRAFORM_PATH, else PATH.
-func terraformBinary(t *testing.T) string {
-	t.Helper()
-	if p := os.Getenv("TF_ACC_TERRAFORM_PATH"); p != "" {
-		return p
-	}
-	p, err := exec.LookPath("terraform")
-	if err != nil {
-		t.Skip("terraform CLI not found (set TF_ACC_TERRAFORM_PATH or put terraform on PATH); .ci/run requires it")
-	}
-	return p
-}
-
 // TestMain removes the provider binary built once for all tests.
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if providerDir != "" {
-		_ = os.RemoveAll(providerDir)
-	}
+	tftest.Cleanup()
 	os.Exit(code)
-}
-
-var (
-	buildOnce   sync.Once
-	providerDir string
-	buildErr    error
-)
-
-// buildProvider compiles the provider from the module root, once per test binary, and returns
-// the directory holding it.
-func buildProvider(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		goBin, err := exec.LookPath("go")
-		if err != nil {
-			buildErr = fmt.Errorf("go toolchain not on PATH: %w", err)
-			return
-		}
-		if providerDir, buildErr = os.MkdirTemp("", "imagewatch-examples-"); buildErr != nil {
-			return
-		}
-		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Minute)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, goBin, "build", "-buildvcs=false", "-o", filepath.Join(providerDir, providerBinary), ".")
-		cmd.Dir = ".."
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("building the provider: %w\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return providerDir
-}
-
-// devOverridesEnv writes a CLI config that serves the provider from providerDir and returns the
-// environment every terraform run of this test uses.
-func devOverridesEnv(t *testing.T, providerDir string) []string {
-	t.Helper()
-	cfg := fmt.Sprintf(`provider_installation {
-  dev_overrides {
-    %q = %q
-  }
-}
-`, providerSource, providerDir)
-	path := filepath.Join(t.TempDir(), "terraform.rc")
-	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	env := slices.DeleteFunc(os.Environ(), func(kv string) bool {
-		return strings.HasPrefix(kv, "TF_CLI_CONFIG_FILE=") || strings.HasPrefix(kv, "TF_DATA_DIR=") ||
-			strings.HasPrefix(kv, "TF_CLI_ARGS") || strings.HasPrefix(kv, "TF_VAR_")
-	})
-	return append(env, "TF_CLI_CONFIG_FILE="+path, "CHECKPOINT_DISABLE=1", "TF_IN_AUTOMATION=1")
 }
 
 // exampleDirs lists, relative to examples/, every folder holding .tf files.
@@ -241,7 +168,7 @@ type validateOutput struct {
 
 func validate(t *testing.T, tf string, env []string, work string) {
 	t.Helper()
-	stdout, stderr, err := runTerraform(t, tf, env, work, "validate", "-json", "-no-color")
+	stdout, stderr, err := tftest.Run(t, tf, env, work, "validate", "-json", "-no-color")
 	var out validateOutput
 	if jerr := json.Unmarshal(stdout, &out); jerr != nil {
 		t.Fatalf("terraform validate: %v (exit: %v)\nstdout: %s\nstderr: %s", jerr, err, stdout, stderr)
@@ -268,7 +195,7 @@ func providerArguments(t *testing.T, tf string, env []string) map[string]bool {
 	if err := os.WriteFile(filepath.Join(work, "main.tf"), []byte(requiredProvidersTF), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	stdout, stderr, err := runTerraform(t, tf, env, work, "providers", "schema", "-json")
+	stdout, stderr, err := tftest.Run(t, tf, env, work, "providers", "schema", "-json")
 	if err != nil {
 		t.Fatalf("terraform providers schema: %v\n%s", err, stderr)
 	}
@@ -332,19 +259,6 @@ func checkProviderBlocks(t *testing.T, work string, args map[string]bool) {
 	}
 }
 
-func runTerraform(t *testing.T, tf string, env []string, dir string, args ...string) (stdout, stderr []byte, err error) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, tf, args...)
-	cmd.Dir = dir
-	cmd.Env = append(slices.Clip(env), "TF_DATA_DIR="+filepath.Join(dir, ".terraform"))
-	var o, e bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &o, &e
-	err = cmd.Run()
-	return o.Bytes(), e.Bytes(), err
-}
-
 // documentedResult matches an output whose value line is followed by a comment holding the
 // JSON of its result, as the function examples show it.
 var documentedResult = regexp.MustCompile(`(?m)^output "([^"]+)" \{\n\s*value\s*=.*\n\s*# (.+)$`)
@@ -353,8 +267,8 @@ var documentedResult = regexp.MustCompile(`(?m)^output "([^"]+)" \{\n\s*value\s*
 // and checks every result the example states in its comment, so the docs cannot promise a value
 // the function does not return.
 func TestFunctionExamplesResults(t *testing.T) {
-	tf := terraformBinary(t)
-	env := devOverridesEnv(t, buildProvider(t))
+	tf := tftest.Terraform(t)
+	env := tftest.DevOverridesEnv(t, tftest.BuildProvider(t))
 	dirs, _ := filepath.Glob(filepath.Join("functions", "*"))
 	if len(dirs) == 0 {
 		t.Fatal("no function examples under examples/functions")
@@ -377,10 +291,10 @@ func TestFunctionExamplesResults(t *testing.T) {
 				t.Fatalf("%s: no output documents its result (a `# <json>` comment under `value = ...`)", dir)
 			}
 			work := stageExample(t, dir)
-			if _, stderr, err := runTerraform(t, tf, env, work, "apply", "-auto-approve", "-input=false", "-no-color"); err != nil {
+			if _, stderr, err := tftest.Run(t, tf, env, work, "apply", "-auto-approve", "-input=false", "-no-color"); err != nil {
 				t.Fatalf("terraform apply: %v\n%s", err, stderr)
 			}
-			stdout, stderr, err := runTerraform(t, tf, env, work, "output", "-json")
+			stdout, stderr, err := tftest.Run(t, tf, env, work, "output", "-json")
 			if err != nil {
 				t.Fatalf("terraform output: %v\n%s", err, stderr)
 			}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/imagewatch/terraform-provider-imagewatch/internal/artifactorytest"
 	"github.com/imagewatch/terraform-provider-imagewatch/internal/engine/config"
+	"github.com/imagewatch/terraform-provider-imagewatch/internal/tftest"
 )
 
 // TestQuickstartApply applies examples/quickstart unchanged, with the real CLI and the built
@@ -21,8 +22,8 @@ import (
 // check, the data source lists exactly the tags pushed (filters applied), and the token, passed
 // only through an ephemeral variable and a write-only attribute, is nowhere in the state.
 func TestQuickstartApply(t *testing.T) {
-	tf := terraformBinary(t)
-	env := devOverridesEnv(t, buildProvider(t))
+	tf := tftest.Terraform(t)
+	env := tftest.DevOverridesEnv(t, tftest.BuildProvider(t))
 
 	srv := artifactorytest.NewTest(t)
 	for _, key := range []string{"docker-local", "docker-prod"} {
@@ -63,11 +64,11 @@ func TestQuickstartApply(t *testing.T) {
 		"TF_VAR_tag_regex=^v",
 	)
 
-	if _, stderr, err := runTerraform(t, tf, env, work, "apply", "-auto-approve", "-input=false", "-no-color"); err != nil {
+	if _, stderr, err := tftest.Run(t, tf, env, work, "apply", "-auto-approve", "-input=false", "-no-color"); err != nil {
 		t.Fatalf("terraform apply: %v\n%s", err, stderr)
 	}
 
-	stdout, stderr, err := runTerraform(t, tf, env, work, "output", "-json")
+	stdout, stderr, err := tftest.Run(t, tf, env, work, "output", "-json")
 	if err != nil {
 		t.Fatalf("terraform output: %v\n%s", err, stderr)
 	}
@@ -133,7 +134,7 @@ func TestQuickstartApply(t *testing.T) {
 		t.Errorf("outputs = %+v", cfg.Outputs)
 	}
 
-	if _, stderr, err := runTerraform(t, tf, env, work, "destroy", "-auto-approve", "-input=false", "-no-color"); err != nil {
+	if _, stderr, err := tftest.Run(t, tf, env, work, "destroy", "-auto-approve", "-input=false", "-no-color"); err != nil {
 		t.Fatalf("terraform destroy: %v\n%s", err, stderr)
 	}
 	for _, p := range []string{filepath.Join(engineDir, "config.json"), filepath.Join(engineDir, "integrations.d", "quickstart.json")} {

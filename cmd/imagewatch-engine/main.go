@@ -180,6 +180,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 
 	logger.Info("starting", "version", version, "config", cfg.Path, "integrations", len(cfg.Integrations),
+		"integrations_dir", cfg.IntegrationsDir, "listen", cfg.Listen,
 		"once", opts.Once, "backfill_from", opts.BackfillFrom, "force", opts.Force)
 	eng, err := engine.New(cfg, logger)
 	if err != nil {

@@ -31,6 +31,7 @@ import (
 	"github.com/imagewatch/terraform-provider-imagewatch/internal/engine/config"
 	"github.com/imagewatch/terraform-provider-imagewatch/internal/engine/metrics"
 	"github.com/imagewatch/terraform-provider-imagewatch/internal/engine/output"
+	"github.com/imagewatch/terraform-provider-imagewatch/internal/engine/server"
 	"github.com/imagewatch/terraform-provider-imagewatch/internal/engine/store"
 )
 
@@ -114,7 +115,8 @@ func WithClientOptions(opts ...artifactory.Option) Option {
 }
 
 // WithMetrics records polls, discoveries, analyses and registry requests in m
-// (and lets m read queue depths from the store).
+// (and lets m read queue depths from the store). With `listen` set and no
+// WithMetrics, New creates one, served on /metrics.
 func WithMetrics(m *metrics.Metrics) Option { return func(s *settings) { s.metrics = m } }
 
 // WithStoreOptions adds options to store.Open.
@@ -136,6 +138,8 @@ type Engine struct {
 	integrations map[string]*integration // by name; replaced on integrations_dir reload
 	order        []string
 
+	router     *server.Router // webhook routes, replaced on every reload of the integrations
+	stopping   atomic.Bool    // Run's ctx is done: /readyz says so
 	bases      *baseIndex
 	wake       chan struct{} // new work for the dispatcher
 	triggerCh  chan struct{} // Trigger: poll now
@@ -187,6 +191,9 @@ func New(cfg *config.Config, logger hclog.Logger, opts ...Option) (*Engine, erro
 	if set.progressInterval <= 0 {
 		set.progressInterval = DefaultProgressInterval
 	}
+	if set.metrics == nil && cfg.Listen != "" {
+		set.metrics = metrics.New(metrics.WithLogger(logger))
+	}
 
 	e := &Engine{
 		cfg:          cfg,
@@ -199,6 +206,7 @@ func New(cfg *config.Config, logger hclog.Logger, opts ...Option) (*Engine, erro
 		triggered:    map[string]bool{},
 		analysed:     map[string]int{},
 	}
+	e.router = server.NewRouter(e.Trigger)
 	ok := false
 	defer func() {
 		if !ok {
@@ -225,6 +233,7 @@ func New(cfg *config.Config, logger hclog.Logger, opts ...Option) (*Engine, erro
 		e.integrations[ic.Name] = in
 		e.order = append(e.order, ic.Name)
 	}
+	e.router.SetRoutes(webhookRoutes(e.integrations, e.order))
 
 	for _, oc := range cfg.Outputs {
 		out, err := output.FromConfig(oc, logger.Named("output"))
@@ -292,10 +301,14 @@ func (e *Engine) Close() error {
 // Store exposes the engine's store (inventory API, tests).
 func (e *Engine) Store() *store.Store { return e.store }
 
+// Metrics is what the engine records in (nil without WithMetrics or `listen`).
+func (e *Engine) Metrics() *metrics.Metrics { return e.set.metrics }
+
 // Run reconciles until ctx is cancelled (watch mode), or for one cycle
-// (ro.Once), or for a backfill (ro.BackfillFrom). It returns nil when ctx is
-// cancelled after in-flight work was checkpointed. Run closes the engine: call
-// it once.
+// (ro.Once), or for a backfill (ro.BackfillFrom). With `listen` set it serves
+// health, metrics, the inventory API and webhooks meanwhile (see serve). It
+// returns nil when ctx is cancelled after in-flight work was checkpointed. Run
+// closes the engine: call it once.
 func (e *Engine) Run(ctx context.Context, ro RunOptions) (err error) {
 	if !e.ran.CompareAndSwap(false, true) {
 		return errors.New("engine: Run called twice; build a new Engine")
@@ -307,6 +320,23 @@ func (e *Engine) Run(ctx context.Context, ro RunOptions) (err error) {
 	}()
 	if ro.Force && ro.BackfillFrom.IsZero() {
 		return errors.New("engine: --force needs --backfill-from")
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stopWatch := context.AfterFunc(ctx, func() { e.stopping.Store(true) })
+	defer stopWatch()
+	if e.cfg.Listen != "" {
+		stopServer, err := e.serve(ctx, cancel)
+		if err != nil {
+			return err
+		}
+		// Deferred after Close, so it runs first: the server stops before the store closes.
+		defer func() {
+			e.stopping.Store(true)
+			if serr := stopServer(); serr != nil && err == nil {
+				err = serr
+			}
+		}()
 	}
 	e.force = ro.Force
 	if err := e.bases.load(ctx, e.store); err != nil {
@@ -345,6 +375,7 @@ func (e *Engine) runBatch(ctx context.Context, from *time.Time) error {
 	e.progress.start(e.set.clock())
 	var failed []string
 	for _, in := range e.activeIntegrations() {
+		e.checkConnection(ctx, in)
 		if err := e.discoverWithRetry(ctx, in, from); err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -398,7 +429,9 @@ func (e *Engine) watch(ctx context.Context) error {
 			return err
 		case <-e.triggerCh:
 			// A webhook asked for an immediate poll of some integrations; the
-			// regular schedule is kept.
+			// regular schedule is kept. Re-reading integrations_dir first means a
+			// just-removed integration is not polled again.
+			e.reloadIntegrations()
 			e.pollAll(ctx, e.takeTriggered())
 			continue
 		case <-timer.C:
@@ -444,6 +477,7 @@ func (e *Engine) pollAll(ctx context.Context, only map[string]bool) {
 		wg.Add(1)
 		go func(in *integration) {
 			defer wg.Done()
+			e.checkConnection(ctx, in)
 			err := e.discover(ctx, in, nil)
 			if m := e.set.metrics; m != nil {
 				m.ObservePoll(in.name, err)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -43,11 +44,24 @@ type integration struct {
 	failures    int
 	nextPoll    time.Time
 	notBefore   atomic.Int64 // unix ms: the registry asked us (429 Retry-After) to wait until then
+
+	// Connection check (readiness): passed once stays passed for this
+	// configuration; a changed configuration is a new integration, checked again.
+	connMu     sync.Mutex
+	connPassed bool
+	connReason string // why the last check failed; "" before the first check
 }
 
 func (e *Engine) newIntegration(ic config.Integration) (*integration, error) {
 	log := e.log.Named("integration").With("integration", ic.Name)
 	opts := append(ic.ClientOptions(), artifactory.WithLogger(log), artifactory.WithUserAgent(userAgent))
+	if m := e.set.metrics; m != nil {
+		// Innermost, below the client's retries and the TLS settings it keeps: every
+		// attempt counts. Registry pulls share this transport (HTTPClient).
+		opts = append(opts, artifactory.WithTransportWrapper(func(rt http.RoundTripper) http.RoundTripper {
+			return m.InstrumentTransport(ic.Name, rt)
+		}))
+	}
 	opts = append(opts, e.set.clientOptions...)
 	client, err := artifactory.New(ic.BaseURL, opts...)
 	if err != nil {
@@ -72,9 +86,6 @@ func (e *Engine) newIntegration(ic config.Integration) (*integration, error) {
 	var rt http.RoundTripper = client.HTTPClient().Transport
 	if rt == nil {
 		rt = http.DefaultTransport
-	}
-	if m := e.set.metrics; m != nil {
-		rt = m.InstrumentTransport(ic.Name, rt) // innermost: every retry counts
 	}
 	rt = &retryAfterTransport{inner: rt, in: in, now: e.set.clock}
 	if e.set.registryTransport != nil {
@@ -112,13 +123,16 @@ func registryAuth(ic config.Integration) (authn.Authenticator, error) {
 	}
 }
 
-// fingerprint identifies an integration's configuration (secret included, hashed)
+// fingerprint identifies an integration's configuration (secrets included, hashed)
 // so a reload rebuilds only the integrations that changed.
 func fingerprint(ic config.Integration) string {
+	// A named field, not an embedded one: Integration's (redacting) MarshalJSON
+	// would be promoted and drop the hashes.
 	b, _ := json.Marshal(struct {
-		config.Integration
-		SecretHash [32]byte
-	}{ic, sha256.Sum256([]byte(ic.Secret))})
+		Integration       config.Integration
+		SecretHash        [32]byte
+		WebhookSecretHash [32]byte
+	}{ic, sha256.Sum256([]byte(ic.Secret)), sha256.Sum256([]byte(ic.WebhookSecret))})
 	h := sha256.Sum256(b)
 	return hex.EncodeToString(h[:])
 }
@@ -249,9 +263,13 @@ func (e *Engine) reloadIntegrations() {
 	} else {
 		for _, n := range e.order {
 			if _, ok := next[n]; !ok {
-				e.log.Info("integration removed", "integration", n)
+				e.log.Info("integration removed; no longer polled, its results are kept", "integration", n)
+				if m := e.set.metrics; m != nil {
+					m.ForgetIntegration(n)
+				}
 			}
 		}
 	}
 	e.integrations, e.order = next, order
+	e.router.SetRoutes(webhookRoutes(e.integrations, e.order))
 }
