@@ -7,18 +7,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-retryablehttp"
+
+	"github.com/imagewatch/terraform-provider-imagewatch/internal/retry"
 )
 
 // Defaults of a Client.
@@ -165,7 +164,7 @@ func New(rawURL string, opts ...Option) (*Client, error) {
 		RetryWaitMax: o.retryWaitMax,
 		RetryMax:     o.retryMax,
 		CheckRetry:   retryPolicy(o.retryWaitMax),
-		Backoff:      backoff,
+		Backoff:      retry.HTTPBackoff,
 		ErrorHandler: retryablehttp.PassthroughErrorHandler,
 	}
 	return &Client{endpoints: ep, opts: o, tlsConfig: tlsConfig, plain: plain, retry: rc, logger: logger}, nil
@@ -325,11 +324,11 @@ func retryPolicy(maxWait time.Duration) retryablehttp.CheckRetry {
 		if la, ok := ctx.Value(lastAttemptKey{}).(*lastAttempt); ok && err != nil {
 			la.err = err
 		}
-		retry, _ := retryablehttp.DefaultRetryPolicy(ctx, resp, err)
-		if !retry || resp == nil {
-			return retry, nil
+		again, _ := retryablehttp.DefaultRetryPolicy(ctx, resp, err)
+		if !again || resp == nil {
+			return again, nil
 		}
-		if d, ok := parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()); ok {
+		if d, ok := retry.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now()); ok {
 			if d > maxWait {
 				d = maxWait
 			}
@@ -339,49 +338,6 @@ func retryPolicy(maxWait time.Duration) retryablehttp.CheckRetry {
 		}
 		return true, nil
 	}
-}
-
-// backoff waits Retry-After when the server sent one (capped at max), otherwise a capped
-// exponential backoff with full jitter: uniform in [0, min(max, min*2^attempt)].
-func backoff(min, max time.Duration, attempt int, resp *http.Response) time.Duration {
-	if resp != nil {
-		if d, ok := parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()); ok {
-			if d > max {
-				d = max
-			}
-			return d
-		}
-	}
-	ceiling := float64(min) * math.Pow(2, float64(attempt))
-	if ceiling > float64(max) || math.IsInf(ceiling, 0) || math.IsNaN(ceiling) {
-		ceiling = float64(max)
-	}
-	return time.Duration(rand.Int64N(int64(ceiling) + 1))
-}
-
-// parseRetryAfter reads Retry-After as delay-seconds or an HTTP date (relative to now).
-func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0, false
-	}
-	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if secs < 0 {
-			return 0, false
-		}
-		if secs > int64(24*time.Hour/time.Second) {
-			secs = int64(24 * time.Hour / time.Second)
-		}
-		return time.Duration(secs) * time.Second, true
-	}
-	t, err := http.ParseTime(v)
-	if err != nil {
-		return 0, false
-	}
-	if d := t.Sub(now); d > 0 {
-		return d, true
-	}
-	return 0, true
 }
 
 // escapePath escapes each '/'-separated segment of p.

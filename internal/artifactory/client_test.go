@@ -295,51 +295,6 @@ func TestRetryAfterBeyondDeadlineReturns429(t *testing.T) {
 	}
 }
 
-func TestParseRetryAfter(t *testing.T) {
-	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	tests := []struct {
-		v    string
-		want time.Duration
-		ok   bool
-	}{
-		{"120", 120 * time.Second, true},
-		{"0", 0, true},
-		{now.Add(90 * time.Second).Format(http.TimeFormat), 90 * time.Second, true},
-		{now.Add(-time.Hour).Format(http.TimeFormat), 0, true},
-		{"-3", 0, false},
-		{"soon", 0, false},
-		{"", 0, false},
-	}
-	for _, tt := range tests {
-		got, ok := parseRetryAfter(tt.v, now)
-		if got != tt.want || ok != tt.ok {
-			t.Errorf("parseRetryAfter(%q) = %v,%v want %v,%v", tt.v, got, ok, tt.want, tt.ok)
-		}
-	}
-}
-
-func TestBackoffFullJitterCapped(t *testing.T) {
-	min, max := 100*time.Millisecond, time.Second
-	for attempt := 0; attempt < 10; attempt++ {
-		ceiling := min << attempt
-		if ceiling > max {
-			ceiling = max
-		}
-		for i := 0; i < 200; i++ {
-			if d := backoff(min, max, attempt, nil); d < 0 || d > ceiling {
-				t.Fatalf("attempt %d: backoff %v outside [0,%v]", attempt, d, ceiling)
-			}
-		}
-	}
-	resp := &http.Response{StatusCode: 429, Header: http.Header{"Retry-After": {"3"}}}
-	if d := backoff(min, 10*time.Second, 0, resp); d != 3*time.Second {
-		t.Errorf("Retry-After 3 -> %v", d)
-	}
-	if d := backoff(min, max, 0, resp); d != max {
-		t.Errorf("Retry-After above max -> %v, want %v", d, max)
-	}
-}
-
 func TestHangingServerReturnsWithinTimeout(t *testing.T) {
 	release := make(chan struct{})
 	w := newWire(t, func(rw http.ResponseWriter, r *http.Request) {

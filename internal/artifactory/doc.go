@@ -8,7 +8,7 @@
 //   - Every call runs under WithTimeout (one deadline covering all retries) and the caller's
 //     context. Retries (go-retryablehttp) cover 429, 5xx except 501, timeouts and connection
 //     errors; Retry-After is honoured up to maxWait, otherwise capped exponential backoff with
-//     full jitter. A Retry-After longer than the call has left ends the call with the 429.
+//     jitter (internal/retry). A Retry-After longer than the call has left ends the call with the 429.
 //   - FindManifests pages over primary-domain fields only (sort/limit on joined item×property
 //     rows is unreliable) and reads properties in separate batched queries without sort/limit.
 //     Because Artifactory drops unreadable rows after applying limit, a short page is not the

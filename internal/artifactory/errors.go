@@ -11,6 +11,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/imagewatch/terraform-provider-imagewatch/internal/retry"
 )
 
 // Error is an HTTP error answer from Artifactory.
@@ -69,7 +71,7 @@ func newError(method, endpoint string, status int, header http.Header, body []by
 	if secret != "" && len(secret) >= 4 {
 		e.Message = strings.ReplaceAll(e.Message, secret, "[REDACTED]")
 	}
-	if d, ok := parseRetryAfter(header.Get("Retry-After"), time.Now()); ok {
+	if d, ok := retry.ParseRetryAfter(header.Get("Retry-After"), time.Now()); ok {
 		e.RetryAfter = d
 	}
 	return e

@@ -2,9 +2,10 @@ package engine
 
 import (
 	"fmt"
-	"math/rand/v2"
 	"runtime"
 	"time"
+
+	"github.com/imagewatch/terraform-provider-imagewatch/internal/retry"
 )
 
 // RetryPolicy bounds the retries of one analysis or delivery.
@@ -30,24 +31,13 @@ func (p RetryPolicy) validate() error {
 // capped at Max, with "equal jitter" (between half and all of it) so workers
 // failing together do not retry in lockstep.
 func (p RetryPolicy) Backoff(attempt int) time.Duration {
-	d := p.Base
-	for i := 1; i < attempt && d < p.Max; i++ {
-		d *= 2
-	}
-	d = min(d, p.Max)
-	half := d / 2
-	return half + time.Duration(rand.Int64N(int64(half)+1)) //nolint:gosec // jitter, not security
+	return retry.Jittered(p.Base, p.Max, attempt-1)
 }
 
 // pollBackoff is the delay before polling an integration again after failures
 // consecutive failed polls: one interval, then doubling up to 8 intervals.
 func pollBackoff(interval time.Duration, failures int) time.Duration {
-	f := 1
-	for i := 1; i < failures && f < 8; i++ {
-		f *= 2
-	}
-	d := interval * time.Duration(f)
-	return d/2 + time.Duration(rand.Int64N(int64(d/2)+1)) //nolint:gosec // jitter
+	return retry.Jittered(interval, 8*interval, failures-1)
 }
 
 func runtimeCPUs() int { return runtime.NumCPU() }

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/imagewatch/terraform-provider-imagewatch/internal/artifactory"
 	"github.com/imagewatch/terraform-provider-imagewatch/internal/engine/config"
+	"github.com/imagewatch/terraform-provider-imagewatch/internal/retry"
 )
 
 // userAgent is sent on registry pulls.
@@ -166,7 +166,7 @@ func (t *retryAfterTransport) RoundTrip(r *http.Request) (*http.Response, error)
 	if err != nil || resp.StatusCode != http.StatusTooManyRequests {
 		return resp, err
 	}
-	d := parseRetryAfter(resp.Header.Get("Retry-After"), t.now())
+	d, _ := retry.ParseRetryAfter(resp.Header.Get("Retry-After"), t.now())
 	if d <= 0 {
 		return resp, nil
 	}
@@ -179,20 +179,6 @@ func (t *retryAfterTransport) RoundTrip(r *http.Request) (*http.Response, error)
 	case <-timer.C:
 	}
 	return resp, nil
-}
-
-// parseRetryAfter reads delay-seconds or an HTTP date.
-func parseRetryAfter(v string, now time.Time) time.Duration {
-	if v == "" {
-		return 0
-	}
-	if s, err := strconv.Atoi(v); err == nil && s >= 0 {
-		return time.Duration(s) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		return t.Sub(now)
-	}
-	return 0
 }
 
 // activeIntegrations returns the current integrations in configuration order.

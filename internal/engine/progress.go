@@ -161,11 +161,7 @@ func (e *Engine) deriveBase(ctx context.Context, md analyze.Metadata) *analyze.B
 		return nil
 	}
 	base := &analyze.BaseImage{Digest: digest, DerivedFrom: "layers"}
-	tagged := digest
-	if a, ok, err := e.store.Get(ctx, digest); err == nil && ok && a.Parent != "" {
-		tagged = a.Parent
-	}
-	if tags, err := e.store.TagsForDigest(ctx, tagged); err == nil && len(tags) > 0 {
+	if tags, err := e.store.TagsForManifest(ctx, digest); err == nil && len(tags) > 0 {
 		refs := tagRefs(tags)
 		base.Name = refs[0].Reference
 	}

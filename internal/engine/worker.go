@@ -232,11 +232,7 @@ func (e *Engine) process(ctx context.Context, a store.Analysis) {
 
 // analyse is one attempt at a claimed analysis.
 func (e *Engine) analyse(ctx context.Context, a store.Analysis) error {
-	tagged := a.Digest
-	if a.Parent != "" {
-		tagged = a.Parent
-	}
-	tags, err := e.store.TagsForDigest(ctx, tagged)
+	tags, err := e.store.TagsForManifest(ctx, a.Digest)
 	if err != nil {
 		return err
 	}
@@ -407,11 +403,7 @@ func (e *Engine) recordFailure(ctx context.Context, a store.Analysis, err error,
 }
 
 func (e *Engine) integrationForRetry(ctx context.Context, a store.Analysis) (*integration, bool) {
-	tagged := a.Digest
-	if a.Parent != "" {
-		tagged = a.Parent
-	}
-	tags, err := e.store.TagsForDigest(ctx, tagged)
+	tags, err := e.store.TagsForManifest(ctx, a.Digest)
 	if err != nil {
 		return nil, false
 	}
@@ -514,11 +506,7 @@ func (e *Engine) deliver(ctx context.Context, out output.Output, digest string) 
 	if err := json.Unmarshal(res.Metadata, &md); err != nil {
 		return permanentError{fmt.Errorf("stored metadata of %s: %w", digest, err)}
 	}
-	tagged := digest
-	if a.Parent != "" {
-		tagged = a.Parent
-	}
-	tags, err := e.store.TagsForDigest(ctx, tagged)
+	tags, err := e.store.TagsForManifest(ctx, digest)
 	if err != nil {
 		return err
 	}

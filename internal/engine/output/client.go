@@ -6,16 +6,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 	"unicode"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-retryablehttp"
+
+	"github.com/imagewatch/terraform-provider-imagewatch/internal/retry"
 )
 
 type options struct {
@@ -97,7 +97,7 @@ func newRemote(name string, o options, log hclog.Logger, secrets ...string) *rem
 	c.RetryMax = o.retryMax
 	c.RetryWaitMin = o.waitMin
 	c.RetryWaitMax = o.waitMax
-	c.Backoff = backoff
+	c.Backoff = retry.HTTPBackoff
 	c.CheckRetry = checkRetry
 	// Keep the last response when retries run out, to report its status and body.
 	c.ErrorHandler = func(resp *http.Response, err error, attempts int) (*http.Response, error) {
@@ -128,49 +128,6 @@ func checkRetry(ctx context.Context, resp *http.Response, err error) (bool, erro
 		return true, nil
 	}
 	return retryablehttp.DefaultRetryPolicy(ctx, resp, err)
-}
-
-// backoff waits what Retry-After asks (429/503), capped at max; otherwise a capped
-// exponential with jitter: uniform in [ceil/2, ceil], ceil = min*2^attempt <= max.
-func backoff(min, max time.Duration, attempt int, resp *http.Response) time.Duration {
-	if resp != nil && (resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable) {
-		if d, ok := parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()); ok {
-			return clamp(d, 0, max)
-		}
-	}
-	ceil := max
-	if attempt < 30 {
-		if c := min << attempt; c > 0 && c < max {
-			ceil = c
-		}
-	}
-	half := ceil / 2
-	if half <= 0 {
-		return ceil
-	}
-	return half + rand.N(ceil-half+1)
-}
-
-func clamp(d, lo, hi time.Duration) time.Duration {
-	return min(max(d, lo), hi)
-}
-
-// parseRetryAfter reads delay-seconds or an HTTP-date.
-func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0, false
-	}
-	if s, err := strconv.Atoi(v); err == nil {
-		if s < 0 {
-			return 0, false
-		}
-		return time.Duration(s) * time.Second, true
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		return max(t.Sub(now), 0), true
-	}
-	return 0, false
 }
 
 // do sends one request (retried as configured) and returns nil on 2xx; otherwise

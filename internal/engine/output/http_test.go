@@ -292,33 +292,3 @@ func TestNewHTTPRejectsBadURLs(t *testing.T) {
 		assertNoSecret(t, err, "pw", testToken)
 	}
 }
-
-func TestBackoff(t *testing.T) {
-	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	if d, ok := parseRetryAfter("7", now); !ok || d != 7*time.Second {
-		t.Errorf("seconds: %v %v", d, ok)
-	}
-	if d, ok := parseRetryAfter(now.Add(90*time.Second).Format(http.TimeFormat), now); !ok || d != 90*time.Second {
-		t.Errorf("http-date: %v %v", d, ok)
-	}
-	for _, bad := range []string{"", "-1", "soon"} {
-		if _, ok := parseRetryAfter(bad, now); ok {
-			t.Errorf("parseRetryAfter(%q) accepted", bad)
-		}
-	}
-	// Retry-After beyond the cap is capped.
-	resp := &http.Response{StatusCode: 429, Header: http.Header{"Retry-After": {"3600"}}}
-	if d := backoff(time.Second, 30*time.Second, 0, resp); d != 30*time.Second {
-		t.Errorf("capped Retry-After = %v", d)
-	}
-	// Exponential with jitter, within [ceil/2, ceil], never above the cap.
-	for attempt := range 40 {
-		ceil := min(time.Second<<min(attempt, 30), 30*time.Second)
-		for range 20 {
-			d := backoff(time.Second, 30*time.Second, attempt, nil)
-			if d < ceil/2 || d > ceil {
-				t.Fatalf("attempt %d: %v outside [%v, %v]", attempt, d, ceil/2, ceil)
-			}
-		}
-	}
-}
