@@ -1,6 +1,8 @@
 package provider
 
 import (
+	"github.com/imagewatch/terraform-provider-imagewatch/internal/engine/api"
+
 	"context"
 	"encoding/json"
 	"errors"
@@ -79,43 +81,6 @@ var engineImageAttrTypes = map[string]attr.Type{
 	"analyzed_at":    types.StringType,
 	"platforms":      types.ListType{ElemType: types.ObjectType{AttrTypes: enginePlatformAttrTypes}},
 	"sboms":          types.MapType{ElemType: types.StringType},
-}
-
-// The wire format of the inventory API; decoded here rather than imported so the provider binary
-// does not link the engine's server and store.
-type inventoryPage struct {
-	Images     []inventoryImage `json:"images"`
-	NextOffset *int             `json:"next_offset"`
-}
-
-type inventoryImage struct {
-	Integration   string              `json:"integration"`
-	Repository    string              `json:"repository"`
-	Image         string              `json:"image"`
-	Tag           string              `json:"tag"`
-	Digest        string              `json:"digest"`
-	MediaType     string              `json:"media_type"`
-	Reference     string              `json:"reference"`
-	Status        string              `json:"status"`
-	FailureReason string              `json:"failure_reason"`
-	SkipReason    string              `json:"skip_reason"`
-	PackageCount  int64               `json:"package_count"`
-	AnalyzedAt    *time.Time          `json:"analyzed_at"`
-	Platforms     []inventoryPlatform `json:"platforms"`
-	SBOMs         map[string]string   `json:"sboms"`
-}
-
-type inventoryPlatform struct {
-	Platform     string            `json:"platform"`
-	Digest       string            `json:"digest"`
-	Status       string            `json:"status"`
-	PackageCount int64             `json:"package_count"`
-	SBOMs        map[string]string `json:"sboms"`
-}
-
-type inventoryError struct {
-	Error     string `json:"error"`
-	Parameter string `json:"parameter"`
 }
 
 func (d *engineImagesDataSource) Metadata(_ context.Context, req datasource.MetadataRequest, resp *datasource.MetadataResponse) {
@@ -282,10 +247,10 @@ func (d *engineImagesDataSource) Read(ctx context.Context, req datasource.ReadRe
 }
 
 // readInventory reads every page of the inventory, following next_offset.
-func readInventory(ctx context.Context, client *http.Client, base, token string, query url.Values, pageSize int, timeout time.Duration) ([]inventoryImage, diag.Diagnostics) {
+func readInventory(ctx context.Context, client *http.Client, base, token string, query url.Values, pageSize int, timeout time.Duration) ([]api.Image, diag.Diagnostics) {
 	var (
 		diags diag.Diagnostics
-		rows  []inventoryImage
+		rows  []api.Image
 	)
 	endpoint := strings.TrimSuffix(base, "/") + inventoryPath
 	offset := 0
@@ -311,10 +276,10 @@ func readInventory(ctx context.Context, client *http.Client, base, token string,
 	}
 }
 
-func fetchInventoryPage(ctx context.Context, client *http.Client, endpoint, token string, query url.Values, timeout time.Duration) (inventoryPage, diag.Diagnostics) {
+func fetchInventoryPage(ctx context.Context, client *http.Client, endpoint, token string, query url.Values, timeout time.Duration) (api.ImagesResponse, diag.Diagnostics) {
 	var (
 		diags diag.Diagnostics
-		page  inventoryPage
+		page  api.ImagesResponse
 	)
 	engineURLPath := path.Root("engine_url")
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, endpoint+"?"+query.Encode(), nil)
@@ -368,7 +333,7 @@ func fetchInventoryPage(ctx context.Context, client *http.Client, endpoint, toke
 
 // inventoryStatusDiagnostic explains a non-200 answer and says what to do.
 func inventoryStatusDiagnostic(endpoint string, status int, body []byte, sentToken bool) diag.Diagnostic {
-	var e inventoryError
+	var e api.Error
 	msg := ""
 	if json.Unmarshal(body, &e) == nil && e.Error != "" {
 		msg = ": " + e.Error
@@ -410,7 +375,7 @@ func describeBody(contentType string, err error) string {
 	return fmt.Sprintf("content type %q, no images array", contentType)
 }
 
-func engineImagesValue(ctx context.Context, rows []inventoryImage) (types.List, diag.Diagnostics) {
+func engineImagesValue(ctx context.Context, rows []api.Image) (types.List, diag.Diagnostics) {
 	var diags diag.Diagnostics
 	platformType := types.ObjectType{AttrTypes: enginePlatformAttrTypes}
 	elems := make([]attr.Value, 0, len(rows))
@@ -423,7 +388,7 @@ func engineImagesValue(ctx context.Context, rows []inventoryImage) (types.List, 
 				"platform":      types.StringValue(p.Platform),
 				"digest":        types.StringValue(p.Digest),
 				"status":        types.StringValue(p.Status),
-				"package_count": types.Int64Value(p.PackageCount),
+				"package_count": types.Int64Value(int64(p.PackageCount)),
 				"sboms":         sboms,
 			})
 			diags.Append(d...)
@@ -448,7 +413,7 @@ func engineImagesValue(ctx context.Context, rows []inventoryImage) (types.List, 
 			"status":         types.StringValue(r.Status),
 			"failure_reason": types.StringValue(r.FailureReason),
 			"skip_reason":    types.StringValue(r.SkipReason),
-			"package_count":  types.Int64Value(r.PackageCount),
+			"package_count":  types.Int64Value(int64(r.PackageCount)),
 			"analyzed_at":    analyzed,
 			"platforms":      platformList,
 			"sboms":          sboms,

@@ -24,6 +24,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/imagewatch/terraform-provider-imagewatch/internal/engine/api"
 	"github.com/imagewatch/terraform-provider-imagewatch/internal/engine/inventory"
 	"github.com/imagewatch/terraform-provider-imagewatch/internal/engine/metrics"
 	"github.com/imagewatch/terraform-provider-imagewatch/internal/engine/store"
@@ -284,12 +285,8 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = enc.Encode(v)
 }
 
-// errorBody is every JSON error: the message, and the query parameter or
-// payload field at fault when there is one.
-type errorBody struct {
-	Error     string `json:"error"`
-	Parameter string `json:"parameter,omitempty"`
-}
+// errorBody is every JSON error.
+type errorBody = api.Error
 
 func writeError(w http.ResponseWriter, status int, parameter, msg string) {
 	writeJSON(w, status, errorBody{Error: msg, Parameter: parameter})
