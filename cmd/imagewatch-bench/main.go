@@ -4,7 +4,7 @@
 // It serves the benchmark corpus (testimages.Corpus: several applications on a
 // shared Debian-like base, several tags each, the newest of each promoted into
 // a second repository) from the in-process Artifactory double, then runs, as
-// child processes measured the same way (wall time, peak RSS from rusage):
+// child processes measured the same way (wall and CPU time, each child's own peak RSS):
 //
 //  1. imagewatch-engine run --backfill-from (fresh state, fresh blob cache);
 //  2. syft scan registry:<ref> -o cyclonedx-json, once per tag, sequentially.
@@ -23,7 +23,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"syscall"
+	"strconv"
+	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/imagewatch/terraform-provider-imagewatch/internal/artifactory"
@@ -234,18 +236,58 @@ func runSyftLoop(syftPath string, srv *artifactorytest.Server, dir string, refs 
 	return total, nil
 }
 
-// measure runs cmd and returns its wall time and peak RSS.
+// measure runs cmd and returns its wall time, CPU time and peak RSS. The peak is the child's own
+// high-water mark (VmHWM in /proc/<pid>/status), sampled while it runs: rusage's maxrss would not
+// do, because Linux starts a child's maxrss at its parent's peak (golang/go#32054), and this
+// process holds the whole corpus in memory. Growth in the last sampling interval is missed.
 func measure(cmd *exec.Cmd) (measurement, error) {
 	start := time.Now()
-	err := cmd.Run()
-	m := measurement{wall: time.Since(start), runs: 1}
+	if err := cmd.Start(); err != nil {
+		return measurement{}, err
+	}
+	var peak atomic.Int64
+	stop := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		tick := time.NewTicker(rssSampleInterval)
+		defer tick.Stop()
+		for {
+			if b, ok := peakRSS(cmd.Process.Pid); ok && b > peak.Load() {
+				peak.Store(b)
+			}
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	err := cmd.Wait()
+	close(stop)
+	<-sampled
+	m := measurement{wall: time.Since(start), runs: 1, peakRSS: peak.Load()}
 	if cmd.ProcessState != nil {
 		m.cpu = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
-		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-			m.peakRSS = ru.Maxrss * 1024 // Linux reports KiB
-		}
 	}
 	return m, err
+}
+
+const rssSampleInterval = 5 * time.Millisecond
+
+// peakRSS reads a live process's VmHWM in bytes.
+func peakRSS(pid int) (int64, bool) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, false
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kib, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
+			return kib * 1024, err == nil
+		}
+	}
+	return 0, false
 }
 
 func countDone(ctx context.Context, path string) (int, error) {
