@@ -206,7 +206,11 @@ func TestWatchMode(t *testing.T) {
 	waitFor(t, 30*time.Second, "first poll", func() bool { return f.srv.Requests()["aql"] > 0 })
 	f.srv.SetFault(artifactorytest.Fault{Path: "/api/search/aql", Status: http.StatusInternalServerError, Count: 12})
 	d := f.push("docker-prod", "goapp", "1.0", imgs.goApp)
-	waitFor(t, 90*time.Second, "the new image analysed", func() bool { return e.Analysed()[d] == 1 })
+	// Done in the store, not only analysed: cancelling between the two would be a checkpoint, not a result.
+	waitFor(t, 90*time.Second, "the new image analysed and stored", func() bool {
+		a, ok, err := e.Store().Get(ctx, d)
+		return err == nil && ok && a.Status == store.StatusDone && e.Analysed()[d] == 1
+	})
 	if f.srv.FaultHits() < 12 {
 		t.Errorf("only %d AQL failures were served: the failing polls did not happen", f.srv.FaultHits())
 	}
