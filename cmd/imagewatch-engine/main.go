@@ -179,7 +179,8 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return status
 	}
 
-	logger.Info("starting", "version", version, "config", cfg.Path, "integrations", len(cfg.Integrations),
+	// The count of artifactory[] entries only: fragments in integrations_dir are logged as they load.
+	logger.Info("starting", "version", version, "config", cfg.Path, "inline_integrations", len(cfg.Integrations),
 		"integrations_dir", cfg.IntegrationsDir, "listen", cfg.Listen,
 		"once", opts.Once, "backfill_from", opts.BackfillFrom, "force", opts.Force)
 	eng, err := engine.New(cfg, logger)
