@@ -138,6 +138,15 @@ type Engine struct {
 	integrations map[string]*integration // by name; replaced on integrations_dir reload
 	order        []string
 
+	// Reloads of integrations_dir (watcher, poll ticks) run one at a time; what
+	// they logged last is kept so an unchanged problem is not logged again.
+	reloadMu   sync.Mutex
+	shownWarns map[string]bool
+	shownErrs  map[string]bool
+	rejected   map[string]string // integration -> fingerprint of the configuration newIntegration refused
+	sources    map[string]string // integration -> the fragment file it was last loaded from
+	dirWatched <-chan struct{}   // closed when the integrations_dir watcher stopped; nil when not watching
+
 	router     *server.Router // webhook routes, replaced on every reload of the integrations
 	stopping   atomic.Bool    // Run's ctx is done: /readyz says so
 	bases      *baseIndex
@@ -205,6 +214,7 @@ func New(cfg *config.Config, logger hclog.Logger, opts ...Option) (*Engine, erro
 		triggerCh:    make(chan struct{}, 1),
 		triggered:    map[string]bool{},
 		analysed:     map[string]int{},
+		rejected:     map[string]string{},
 	}
 	e.router = server.NewRouter(e.Trigger)
 	ok := false
@@ -215,13 +225,9 @@ func New(cfg *config.Config, logger hclog.Logger, opts ...Option) (*Engine, erro
 	}()
 
 	all, warns, err := cfg.AllIntegrations()
-	for _, w := range warns {
-		logger.Warn(w)
-	}
-	if err != nil {
-		// A broken fragment must not stop the others; it is reported on every reload.
-		logger.Error("some integrations could not be loaded", "error", err)
-	}
+	// A broken fragment must not stop the others; it is reported (again when it changes).
+	e.logConfigProblems(warns, err)
+	e.learnSources(all)
 	if len(all) == 0 {
 		return nil, errors.New("engine: no integration configured: add an artifactory[] entry or a fragment to integrations_dir")
 	}
@@ -408,10 +414,23 @@ func (e *Engine) runBatch(ctx context.Context, from *time.Time) error {
 
 // watch polls every poll interval until ctx is cancelled. Polls never overlap:
 // one goroutine runs them back to back; the dispatcher analyses concurrently.
+// integrations_dir is watched meanwhile: a fragment added or changed is polled
+// within a second, a removed one stops at once. Every poll interval re-reads it
+// too, as a safety net for missed events (and the only way when it cannot be
+// watched).
 func (e *Engine) watch(ctx context.Context) error {
 	e.log.Info("watching", "integrations", len(e.order), "poll_interval", e.set.pollInterval, "workers", e.workers())
 	dispatched := make(chan error, 1)
 	go func() { dispatched <- e.dispatch(ctx, false) }()
+	// The watcher stops before watch returns, also when the dispatcher failed.
+	wctx, stopWatcher := context.WithCancel(ctx)
+	defer stopWatcher()
+	if e.dirWatched = e.watchIntegrationsDir(wctx); e.dirWatched != nil {
+		defer func() {
+			stopWatcher()
+			<-e.dirWatched
+		}()
+	}
 
 	timer := time.NewTimer(0)
 	defer timer.Stop()
@@ -428,9 +447,10 @@ func (e *Engine) watch(ctx context.Context) error {
 			}
 			return err
 		case <-e.triggerCh:
-			// A webhook asked for an immediate poll of some integrations; the
-			// regular schedule is kept. Re-reading integrations_dir first means a
-			// just-removed integration is not polled again.
+			// A webhook or a changed fragment asked for an immediate poll of some
+			// integrations; the regular schedule is kept. Re-reading
+			// integrations_dir first means a just-removed integration is not
+			// polled again, even before the watcher's debounce ends.
 			e.reloadIntegrations()
 			e.pollAll(ctx, e.takeTriggered())
 			continue
@@ -477,15 +497,18 @@ func (e *Engine) pollAll(ctx context.Context, only map[string]bool) {
 		wg.Add(1)
 		go func(in *integration) {
 			defer wg.Done()
-			e.checkConnection(ctx, in)
-			err := e.discover(ctx, in, nil)
+			// A reload that removes or replaces the integration cancels its poll.
+			pctx, cancel := in.pollContext(ctx)
+			defer cancel()
+			e.checkConnection(pctx, in)
+			err := e.discover(pctx, in, nil)
+			if pctx.Err() != nil {
+				return // shutting down or retired: neither a failure nor a poll to count
+			}
 			if m := e.set.metrics; m != nil {
-				m.ObservePoll(in.name, err)
+				in.ifActive(func() { m.ObservePoll(in.name, err) })
 			}
 			if err != nil {
-				if ctx.Err() != nil {
-					return
-				}
 				in.failures++
 				delay := pollBackoff(e.set.pollInterval, in.failures)
 				in.nextPoll = e.set.clock().Add(delay)

@@ -1,11 +1,14 @@
 package engine
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -50,6 +53,11 @@ type integration struct {
 	connMu     sync.Mutex
 	connPassed bool
 	connReason string // why the last check failed; "" before the first check
+
+	// Retirement: closed when the integration is removed or replaced by a reload.
+	retireMu    sync.Mutex
+	retiredFlag bool
+	retired     chan struct{}
 }
 
 func (e *Engine) newIntegration(ic config.Integration) (*integration, error) {
@@ -78,6 +86,7 @@ func (e *Engine) newIntegration(ic config.Integration) (*integration, error) {
 		client:      client,
 		filters:     filters,
 		log:         log,
+		retired:     make(chan struct{}),
 	}
 	auth, err := registryAuth(ic)
 	if err != nil {
@@ -200,62 +209,199 @@ func (e *Engine) integration(name string) (*integration, bool) {
 }
 
 // reloadIntegrations re-reads integrations_dir: new fragments start being
-// watched, removed ones stop, changed ones get a new client. A fragment that no
-// longer loads keeps its previous configuration (the error is logged).
-func (e *Engine) reloadIntegrations() {
+// watched, removed ones stop (a poll of theirs in flight is cancelled), changed
+// ones get a new client. A fragment that no longer loads keeps its previous
+// configuration. It returns the integrations added or changed, to poll now.
+//
+// It runs on every change the directory watcher sees and every poll interval,
+// so warnings and errors are logged when they appear, not at every reload.
+func (e *Engine) reloadIntegrations() (changed []string) {
 	if e.cfg.IntegrationsDir == "" {
-		return
+		return nil
 	}
+	e.reloadMu.Lock()
+	defer e.reloadMu.Unlock()
 	all, warns, err := e.cfg.AllIntegrations()
-	for _, w := range warns {
-		e.log.Warn(w)
-	}
+	e.logConfigProblems(warns, err)
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	next := map[string]*integration{}
-	var order []string
+	var (
+		order   []string
+		retired []*integration
+	)
 	for _, ic := range all {
-		if cur, ok := e.integrations[ic.Name]; ok && cur.fingerprint == fingerprint(ic) {
+		cur, ok := e.integrations[ic.Name]
+		fp := fingerprint(ic)
+		if ok && cur.fingerprint == fp {
+			next[ic.Name] = cur
+			order = append(order, ic.Name)
+			continue
+		}
+		in, nerr := e.newIntegration(ic)
+		if nerr != nil {
+			if e.rejected[ic.Name] != fp {
+				e.log.Error("cannot use integration", "integration", ic.Name, "error", nerr)
+				e.rejected[ic.Name] = fp
+			}
+			if !ok {
+				continue
+			}
 			next[ic.Name] = cur
 		} else {
-			in, nerr := e.newIntegration(ic)
-			if nerr != nil {
-				e.log.Error("cannot use integration", "integration", ic.Name, "error", nerr)
-				if ok {
-					next[ic.Name] = cur
-				} else {
-					continue
-				}
+			delete(e.rejected, ic.Name)
+			if ok {
+				e.log.Info("integration changed; reloaded", "integration", ic.Name)
+				retired = append(retired, cur)
 			} else {
-				if ok {
-					e.log.Info("integration changed; reloaded", "integration", ic.Name)
-				} else {
-					e.log.Info("integration added", "integration", ic.Name)
-				}
-				next[ic.Name] = in
+				e.log.Info("integration added", "integration", ic.Name)
 			}
+			next[ic.Name] = in
+			changed = append(changed, ic.Name)
 		}
 		order = append(order, ic.Name)
 	}
-	if err != nil {
-		// Keep watching integrations whose fragment broke rather than silently dropping them.
-		e.log.Error("integrations_dir has errors; keeping the previous configuration of broken fragments", "error", err)
-		for _, n := range e.order {
-			if _, ok := next[n]; !ok {
-				next[n] = e.integrations[n]
-				order = append(order, n)
-			}
+	brokenFile, dirBroken := brokenFragments(e.cfg.IntegrationsDir, err)
+	if !dirBroken {
+		e.learnSources(all)
+	}
+	for _, n := range e.order {
+		if _, ok := next[n]; ok {
+			continue
 		}
-	} else {
-		for _, n := range e.order {
-			if _, ok := next[n]; !ok {
-				e.log.Info("integration removed; no longer polled, its results are kept", "integration", n)
-				if m := e.set.metrics; m != nil {
-					m.ForgetIntegration(n)
-				}
-			}
+		if src, known := e.sources[n]; dirBroken || !known || brokenFile[src] {
+			// Its fragment (or the directory) is broken, not gone: keep watching
+			// it with its previous configuration rather than silently dropping it
+			// (logConfigProblems said which file and why).
+			next[n] = e.integrations[n]
+			order = append(order, n)
+			continue
 		}
+		e.log.Info("integration removed; no longer polled, its results are kept", "integration", n)
+		e.integrations[n].retire()
+		delete(e.rejected, n)
+		delete(e.sources, n)
+		if m := e.set.metrics; m != nil {
+			// After retire: a poll finishing now no longer records into the metrics.
+			m.ForgetIntegration(n)
+		}
+	}
+	for _, in := range retired {
+		in.retire()
 	}
 	e.integrations, e.order = next, order
 	e.router.SetRoutes(webhookRoutes(e.integrations, e.order))
+	return changed
+}
+
+// brokenFragments lists the fragment files err names. dirBroken is set when
+// err is not only about fragment files (the directory is unreadable, a name
+// clashes with an artifactory[] entry): then no integration can be told removed.
+func brokenFragments(dir string, err error) (files map[string]bool, dirBroken bool) {
+	if err == nil {
+		return nil, false
+	}
+	list := config.Errors(err)
+	if len(list) == 0 {
+		return nil, true
+	}
+	files = map[string]bool{}
+	for _, ce := range list {
+		if ce.File == "" || filepath.Clean(ce.File) == filepath.Clean(dir) {
+			return nil, true
+		}
+		files[filepath.Clean(ce.File)] = true
+	}
+	return files, false
+}
+
+// learnSources records which fragment file each integration came from, so a
+// later reload can tell a removed fragment from a broken one.
+func (e *Engine) learnSources(all []config.Integration) {
+	if e.sources == nil {
+		e.sources = map[string]string{}
+	}
+	for _, ic := range all {
+		if ic.Source != "" {
+			e.sources[ic.Name] = ic.Source
+		}
+	}
+}
+
+// logConfigProblems logs the warnings and errors of loading the integrations
+// that were not in the previous load: a group-readable Secret mount is reported
+// once, not at every reload; a fragment's problem is reported again when it
+// changes or comes back.
+func (e *Engine) logConfigProblems(warns []string, err error) {
+	seen := make(map[string]bool, len(warns))
+	for _, w := range warns {
+		if !e.shownWarns[w] && !seen[w] {
+			e.log.Warn(w)
+		}
+		seen[w] = true
+	}
+	e.shownWarns = seen
+
+	errs := map[string]bool{}
+	if err != nil {
+		list := config.Errors(err)
+		if len(list) == 0 {
+			errs[err.Error()] = true
+		}
+		for _, ce := range list {
+			errs[ce.Error()] = true
+		}
+	}
+	for _, msg := range sortedKeys(errs) {
+		if !e.shownErrs[msg] {
+			e.log.Error("cannot load from integrations_dir; what it names is skipped, integrations loaded before keep their previous configuration", "error", msg)
+		}
+	}
+	if len(errs) == 0 && len(e.shownErrs) > 0 {
+		e.log.Info("integrations_dir: every fragment loads again")
+	}
+	e.shownErrs = errs
+}
+
+func sortedKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// retire marks an integration removed or replaced by a new configuration: its
+// poll in flight is cancelled and records nothing more.
+func (in *integration) retire() {
+	in.retireMu.Lock()
+	defer in.retireMu.Unlock()
+	if !in.retiredFlag {
+		in.retiredFlag = true
+		close(in.retired)
+	}
+}
+
+// pollContext is ctx, also cancelled when the integration is retired.
+func (in *integration) pollContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	pctx, cancel := context.WithCancel(ctx)
+	go func() {
+		select {
+		case <-in.retired:
+			cancel()
+		case <-pctx.Done():
+		}
+	}()
+	return pctx, cancel
+}
+
+// ifActive runs f unless the integration was retired, holding retirement off
+// meanwhile (metrics of a removed integration are forgotten after retire).
+func (in *integration) ifActive(f func()) {
+	in.retireMu.Lock()
+	defer in.retireMu.Unlock()
+	if !in.retiredFlag {
+		f()
+	}
 }

@@ -81,6 +81,7 @@ type Integration struct {
 	ImageFilters       []artifactory.ImageFilter
 	CAFile             string // absolute; "" = system roots
 	InsecureSkipVerify bool
+	Source             string // absolute path of the integrations_dir fragment it came from; "" for artifactory[]
 }
 
 // Credentials returns how the integration authenticates.
@@ -230,6 +231,7 @@ func loadFragment(path string) (Integration, []string, error) {
 	if len(l.errs) > 0 {
 		return Integration{}, l.warns, errors.Join(l.errs...)
 	}
+	in.Source = abs
 	return in, l.warns, nil
 }
 
