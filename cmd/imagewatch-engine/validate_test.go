@@ -1,12 +1,12 @@
 package main
 
 import (
-	"bytes"
+	"github.com/imagewatch/terraform-provider-imagewatch/internal/logbuf"
+
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -85,23 +85,6 @@ func TestRunOnceAgainstDouble(t *testing.T) {
 	}
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // SIGTERM in watch mode: run checkpoints and returns 0 well within 10 seconds.
 func TestRunStopsOnSIGTERM(t *testing.T) {
 	srv := artifactorytest.NewTest(t)
@@ -113,7 +96,7 @@ func TestRunStopsOnSIGTERM(t *testing.T) {
 	if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	var stdout, stderr syncBuffer
+	var stdout, stderr logbuf.Buffer
 	done := make(chan int, 1)
 	go func() { done <- run([]string{"run", "--config", cfg}, &stdout, &stderr) }()
 	// The handler is installed before the config is loaded, so once "starting" is logged

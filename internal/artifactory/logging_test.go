@@ -1,35 +1,18 @@
 package artifactory
 
 import (
-	"bytes"
+	"github.com/imagewatch/terraform-provider-imagewatch/internal/logbuf"
+
 	"context"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/hashicorp/go-hclog"
 )
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func TestLogsNeverCarrySecrets(t *testing.T) {
-	var buf syncBuffer
+	var buf logbuf.Buffer
 	logger := hclog.New(&hclog.LoggerOptions{Output: &buf, Level: hclog.Trace})
 	secret := "tok-" + strings.Repeat("s", 40)
 	w := newWire(t, func(rw http.ResponseWriter, r *http.Request) {

@@ -1,8 +1,9 @@
 package e2e
 
 import (
+	"github.com/imagewatch/terraform-provider-imagewatch/internal/logbuf"
+
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -87,22 +88,7 @@ func freeAddr(t *testing.T) string {
 }
 
 // syncBuffer collects the engine's log while tests read it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+type syncBuffer struct{ logbuf.Buffer }
 
 // hasLine reports whether one log line contains every part.
 func (b *syncBuffer) hasLine(parts ...string) bool {

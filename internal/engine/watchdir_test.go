@@ -1,7 +1,8 @@
 package engine
 
 import (
-	"bytes"
+	"github.com/imagewatch/terraform-provider-imagewatch/internal/logbuf"
+
 	"context"
 	"fmt"
 	"os"
@@ -20,22 +21,7 @@ import (
 )
 
 // syncBuffer is a log destination the test reads while the engine writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+type syncBuffer struct{ logbuf.Buffer }
 
 func (b *syncBuffer) count(substr string) int { return strings.Count(b.String(), substr) }
 

@@ -1,7 +1,8 @@
 package analyze
 
 import (
-	"bytes"
+	"github.com/imagewatch/terraform-provider-imagewatch/internal/logbuf"
+
 	"context"
 	"strings"
 	"sync"
@@ -13,24 +14,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/hashicorp/go-hclog"
 )
-
-// syncBuffer is a bytes.Buffer safe for the concurrent writes of library goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestLibraryLogBridgeIsRaceFree installs the bridge while other goroutines pull with go-containerregistry (which
 // reads its pkg/logs loggers on every call): under -race this fails if the bridge reassigns library globals.
@@ -69,7 +52,7 @@ func TestLibraryLogBridgeIsRaceFree(t *testing.T) {
 			}
 		}()
 	}
-	var out syncBuffer
+	var out logbuf.Buffer
 	first := hclog.New(&hclog.LoggerOptions{Name: "first", Output: &out, Level: hclog.Trace})
 	time.Sleep(20 * time.Millisecond) // the pulls are under way
 	// called directly: New's file I/O would order the accesses for the race detector (syscalls synchronise)

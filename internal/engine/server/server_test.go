@@ -1,6 +1,8 @@
 package server
 
 import (
+	"github.com/imagewatch/terraform-provider-imagewatch/internal/logbuf"
+
 	"context"
 	"errors"
 	"io"
@@ -19,27 +21,9 @@ import (
 	"github.com/imagewatch/terraform-provider-imagewatch/internal/engine/store"
 )
 
-// syncBuffer collects log output from concurrent handlers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func testLogger(t *testing.T) (hclog.Logger, *syncBuffer) {
+func testLogger(t *testing.T) (hclog.Logger, *logbuf.Buffer) {
 	t.Helper()
-	buf := &syncBuffer{}
+	buf := &logbuf.Buffer{}
 	return hclog.New(&hclog.LoggerOptions{Name: "test", Level: hclog.Debug, Output: buf}), buf
 }
 

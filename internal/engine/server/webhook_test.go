@@ -1,6 +1,8 @@
 package server
 
 import (
+	"github.com/imagewatch/terraform-provider-imagewatch/internal/logbuf"
+
 	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -67,7 +69,7 @@ func sign(secret string, body []byte) string {
 	return hex.EncodeToString(m.Sum(nil))
 }
 
-func newWebhookServer(t *testing.T) (*Server, *fakeRouter, *metrics.Metrics, *syncBuffer) {
+func newWebhookServer(t *testing.T) (*Server, *fakeRouter, *metrics.Metrics, *logbuf.Buffer) {
 	t.Helper()
 	router := &fakeRouter{routes: map[string]route{
 		"docker-local|":                       {"prod", webhookSecret},
