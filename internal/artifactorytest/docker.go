@@ -364,76 +364,83 @@ func page(all []string, q url.Values) (out []string, next string, n int, err err
 }
 
 func (s *Server) serveCatalog(w http.ResponseWriter, r *http.Request, p principal, req dockerRequest) {
-	if r.Method != http.MethodGet {
-		writeDockerError(w, http.StatusMethodNotAllowed, "UNSUPPORTED", "The operation is unsupported.", nil)
-		return
-	}
-	s.mu.Lock()
-	keys := s.readableKeysLocked(p, req.key)
-	if len(keys) == 0 && !s.canReadLocked(p, req.key, 0) {
-		s.mu.Unlock()
-		s.deny(w, r, p, req)
-		return
-	}
-	set := map[string]bool{}
-	for _, k := range keys {
+	set, ok := s.readableUnion(w, r, p, req, func(k string, into map[string]bool) {
 		if k != req.key && s.isRemoteCacheLocked(k) {
-			continue // remote catalogs answer [] (docker.io has no catalog), also inside a virtual
+			return // remote catalogs answer [] (docker.io has no catalog), also inside a virtual
 		}
 		for img := range imagesLocked(s.stores[k]) {
-			set[img] = true
+			into[img] = true
 		}
-	}
-	s.mu.Unlock()
-	all := sortedKeys(set)
-	out, next, n, err := page(all, r.URL.Query())
-	if err != nil {
-		writeDockerError(w, http.StatusBadRequest, "PAGINATION_NUMBER_INVALID", "invalid number of results requested", map[string]string{"n": r.URL.Query().Get("n")})
+	})
+	if !ok {
 		return
 	}
-	if next != "" {
-		w.Header().Set("Link", fmt.Sprintf(`</v2/%s/_catalog?last=%s&n=%d>; rel="next"`, req.key, url.QueryEscape(next), n))
+	out, ok := writePage(w, r, sortedKeys(set), "/v2/"+req.key+"/_catalog")
+	if !ok {
+		return
 	}
 	writePrettyJSON(w, http.StatusOK, "application/json", object{{"repositories", nonNil(out)}})
 }
 
 func (s *Server) serveTags(w http.ResponseWriter, r *http.Request, p principal, req dockerRequest) {
-	if r.Method != http.MethodGet {
-		writeDockerError(w, http.StatusMethodNotAllowed, "UNSUPPORTED", "The operation is unsupported.", nil)
-		return
-	}
-	s.mu.Lock()
-	keys := s.readableKeysLocked(p, req.key)
-	if len(keys) == 0 && !s.canReadLocked(p, req.key, 0) {
-		s.mu.Unlock()
-		s.deny(w, r, p, req)
-		return
-	}
-	set := map[string]bool{}
-	for _, k := range keys {
+	set, ok := s.readableUnion(w, r, p, req, func(k string, into map[string]bool) {
 		for t := range tagsLocked(s.stores[k], req.image) {
-			set[t] = true
+			into[t] = true
 		}
+	})
+	if !ok {
+		return
 	}
-	s.mu.Unlock()
 	if len(set) == 0 {
 		writeDockerError(w, http.StatusNotFound, "NAME_UNKNOWN", "Repository name not known to registry.", map[string]string{"name": req.image})
 		return
 	}
-	all := sortedKeys(set)
-	out, next, n, err := page(all, r.URL.Query())
-	if err != nil {
-		writeDockerError(w, http.StatusBadRequest, "PAGINATION_NUMBER_INVALID", "invalid number of results requested", map[string]string{"n": r.URL.Query().Get("n")})
+	out, ok := writePage(w, r, sortedKeys(set), "/v2/"+req.key+"/"+req.image+"/tags/list")
+	if !ok {
 		return
-	}
-	if next != "" {
-		w.Header().Set("Link", fmt.Sprintf(`</v2/%s/%s/tags/list?last=%s&n=%d>; rel="next"`, req.key, req.image, url.QueryEscape(next), n))
 	}
 	name := req.image
 	if req.mode == modeRepoPath {
 		name = req.key + "/" + req.image
 	}
 	writePrettyJSON(w, http.StatusOK, "application/json", object{{"name", name}, {"tags", nonNil(out)}})
+}
+
+// readableUnion is the shared first half of a catalog or tags/list GET: it collects names from
+// every repository the caller can read under req.key (a virtual key spans its members). It has
+// answered the request itself when ok is false.
+func (s *Server) readableUnion(w http.ResponseWriter, r *http.Request, p principal, req dockerRequest, collect func(key string, into map[string]bool)) (set map[string]bool, ok bool) {
+	if r.Method != http.MethodGet {
+		writeDockerError(w, http.StatusMethodNotAllowed, "UNSUPPORTED", "The operation is unsupported.", nil)
+		return nil, false
+	}
+	s.mu.Lock()
+	keys := s.readableKeysLocked(p, req.key)
+	if len(keys) == 0 && !s.canReadLocked(p, req.key, 0) {
+		s.mu.Unlock()
+		s.deny(w, r, p, req) // the challenge reads the URL under the lock
+		return nil, false
+	}
+	set = map[string]bool{}
+	for _, k := range keys {
+		collect(k, set)
+	}
+	s.mu.Unlock()
+	return set, true
+}
+
+// writePage applies n/last paging to all and sets the Link header of the next page, which points
+// at linkPath (the repository-path method). It has answered the request itself when ok is false.
+func writePage(w http.ResponseWriter, r *http.Request, all []string, linkPath string) (out []string, ok bool) {
+	out, next, n, err := page(all, r.URL.Query())
+	if err != nil {
+		writeDockerError(w, http.StatusBadRequest, "PAGINATION_NUMBER_INVALID", "invalid number of results requested", map[string]string{"n": r.URL.Query().Get("n")})
+		return nil, false
+	}
+	if next != "" {
+		w.Header().Set("Link", fmt.Sprintf(`<%s?last=%s&n=%d>; rel="next"`, linkPath, url.QueryEscape(next), n))
+	}
+	return out, true
 }
 
 func nonNil(s []string) []string {
