@@ -21,6 +21,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
+	"github.com/hashicorp/terraform-plugin-framework/tfsdk"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
 	"github.com/imagewatch/terraform-provider-imagewatch/internal/engine/config"
@@ -268,29 +269,27 @@ func (r *engineConfigResource) ModifyPlan(ctx context.Context, req resource.Modi
 }
 
 func (r *engineConfigResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
-	var plan engineConfigModel
-	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	resp.Diagnostics.Append(r.write(ctx, &plan)...)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+	resp.Diagnostics.Append(r.apply(ctx, req.Plan, &resp.State)...)
 }
 
 func (r *engineConfigResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
+	resp.Diagnostics.Append(r.apply(ctx, req.Plan, &resp.State)...)
+}
+
+// apply writes the planned file and records the plan as the new state: Create and Update differ
+// in nothing else.
+func (r *engineConfigResource) apply(ctx context.Context, planned tfsdk.Plan, state *tfsdk.State) diag.Diagnostics {
 	var plan engineConfigModel
-	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
-	if resp.Diagnostics.HasError() {
-		return
+	diags := planned.Get(ctx, &plan)
+	if diags.HasError() {
+		return diags
 	}
-	resp.Diagnostics.Append(r.write(ctx, &plan)...)
-	if resp.Diagnostics.HasError() {
-		return
+	diags.Append(r.write(ctx, &plan)...)
+	if diags.HasError() {
+		return diags
 	}
-	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+	diags.Append(state.Set(ctx, &plan)...)
+	return diags
 }
 
 // write renders and writes the file, and creates integrations_dir, which the engine requires to exist.
