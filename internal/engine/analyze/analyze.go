@@ -222,6 +222,19 @@ func (r *Resolved) Metadata(analyzedAt time.Time) Metadata {
 	return md
 }
 
+// fetchManifest gets the manifest at ref and tells what kind it is; a malformed one is a permanent error.
+func fetchManifest(ref name.Reference, opts []remote.Option) (*remote.Descriptor, types.MediaType, error) {
+	desc, err := remote.Get(ref, opts...)
+	if err != nil {
+		return nil, "", registryError(ref.String(), "fetch manifest", classifyGetError(err))
+	}
+	mt, err := manifestKind(ref.String(), desc.MediaType, desc.Manifest)
+	if err != nil {
+		return nil, "", err
+	}
+	return desc, mt, nil
+}
+
 // Resolve fetches the manifest at ref (tag or digest) and returns what to analyse: an index yields its
 // platform manifests (attestation manifests skipped); an image manifest yields itself with the platform of
 // its config; a manifest that is not a container image yields Skipped with the reason (no error).
@@ -229,11 +242,7 @@ func (r *Resolved) Metadata(analyzedAt time.Time) Metadata {
 func (a *Analyzer) Resolve(ctx context.Context, ref name.Reference, remoteOpts ...remote.Option) (*Resolved, error) {
 	opts := withContext(ctx, remoteOpts)
 	refStr := ref.String()
-	desc, err := remote.Get(ref, opts...)
-	if err != nil {
-		return nil, registryError(refStr, "fetch manifest", classifyGetError(err))
-	}
-	mt, err := manifestKind(refStr, desc.MediaType, desc.Manifest)
+	desc, mt, err := fetchManifest(ref, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -353,11 +362,7 @@ func (a *Analyzer) Analyze(ctx context.Context, ref name.Digest, remoteOpts ...r
 	log := a.logger.With("ref", refStr)
 	start := time.Now()
 
-	desc, err := remote.Get(ref, opts...)
-	if err != nil {
-		return nil, registryError(refStr, "fetch manifest", classifyGetError(err))
-	}
-	mt, err := manifestKind(refStr, desc.MediaType, desc.Manifest)
+	desc, mt, err := fetchManifest(ref, opts)
 	if err != nil {
 		return nil, err
 	}
