@@ -183,7 +183,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	logger.Info("starting", "version", version, "config", cfg.Path, "inline_integrations", len(cfg.Integrations),
 		"integrations_dir", cfg.IntegrationsDir, "listen", cfg.Listen,
 		"once", opts.Once, "backfill_from", opts.BackfillFrom, "force", opts.Force)
-	eng, err := engine.New(cfg, logger)
+	eng, err := engine.New(ctx, cfg, logger)
 	if err != nil {
 		logger.Error("cannot start the engine", "error", err)
 		return exitFailure

@@ -169,8 +169,8 @@ type Engine struct {
 }
 
 // New opens the store, builds one Artifactory client per integration, the
-// analyzer and the outputs. It does no network I/O.
-func New(cfg *config.Config, logger hclog.Logger, opts ...Option) (*Engine, error) {
+// analyzer and the outputs. It does no network I/O; ctx bounds opening the store.
+func New(ctx context.Context, cfg *config.Config, logger hclog.Logger, opts ...Option) (*Engine, error) {
 	if cfg == nil {
 		return nil, errors.New("engine: no configuration")
 	}
@@ -257,7 +257,7 @@ func New(cfg *config.Config, logger hclog.Logger, opts ...Option) (*Engine, erro
 		return nil, errors.New("engine: state is empty: set \"state\" in the engine config")
 	}
 	sopts := append([]store.Option{store.WithLogger(logger), store.WithClock(set.clock)}, set.storeOptions...)
-	e.store, err = store.Open(context.Background(), cfg.State, sopts...) //nolint:contextcheck // New takes no ctx by contract; opening is local I/O
+	e.store, err = store.Open(ctx, cfg.State, sopts...)
 	if err != nil {
 		return nil, fmt.Errorf("engine: %w", err)
 	}

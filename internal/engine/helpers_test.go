@@ -114,7 +114,7 @@ func (f *fixture) engine(opts ...Option) *Engine {
 		WithClientOptions(artifactory.WithRetry(4, 5*time.Millisecond, 50*time.Millisecond)),
 		WithProgressInterval(200 * time.Millisecond),
 	}
-	e, err := New(f.cfg, testLogger(f.t), append(base, opts...)...)
+	e, err := New(context.Background(), f.cfg, testLogger(f.t), append(base, opts...)...)
 	if err != nil {
 		f.t.Fatalf("engine.New: %v", err)
 	}

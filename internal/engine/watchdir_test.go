@@ -34,7 +34,7 @@ func (f *fixture) logged(opts ...Option) (*Engine, *syncBuffer) {
 		WithRetryPolicy(5, 20*time.Millisecond, 200*time.Millisecond),
 		WithClientOptions(artifactory.WithRetry(4, 5*time.Millisecond, 50*time.Millisecond)),
 	}
-	e, err := New(f.cfg, logger, append(base, opts...)...)
+	e, err := New(context.Background(), f.cfg, logger, append(base, opts...)...)
 	if err != nil {
 		f.t.Fatalf("engine.New: %v", err)
 	}
