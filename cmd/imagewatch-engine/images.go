@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/imagewatch/terraform-provider-imagewatch/internal/engine/api"
+
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,7 +14,6 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
-	"time"
 
 	"github.com/imagewatch/terraform-provider-imagewatch/internal/artifactory"
 	"github.com/imagewatch/terraform-provider-imagewatch/internal/engine/config"
@@ -61,37 +62,26 @@ exist yet or cannot be read; 2 bad flags or configuration.
 Flags:
 `
 
-// imageRow is one tag of the inventory as the images command prints it.
+// imageRow is one tag of the inventory as the images command prints it: the inventory API's row
+// plus the directory output's folder of each digest.
 type imageRow struct {
-	Integration   string            `json:"integration"`
-	Repository    string            `json:"repository"`
-	Image         string            `json:"image"`
-	Tag           string            `json:"tag"`
-	Digest        string            `json:"digest"`
-	MediaType     string            `json:"media_type"`
-	Reference     string            `json:"reference"`
-	Status        string            `json:"status"`
-	FailureReason string            `json:"failure_reason,omitempty"`
-	SkipReason    string            `json:"skip_reason,omitempty"`
-	PackageCount  int               `json:"package_count"`
-	AnalyzedAt    *time.Time        `json:"analyzed_at,omitempty"`
-	SBOMDir       string            `json:"sbom_dir,omitempty"`
-	SBOMs         map[string]string `json:"sboms,omitempty"`
-	Platforms     []platformRow     `json:"platforms"`
+	apiImage
+	SBOMDir   string        `json:"sbom_dir,omitempty"`
+	Platforms []platformRow `json:"platforms"` // shadows the API's, adding sbom_dir
 }
 
 // platformRow is one platform manifest of an image.
 type platformRow struct {
-	Platform      string            `json:"platform"`
-	Digest        string            `json:"digest"`
-	Status        string            `json:"status"`
-	FailureReason string            `json:"failure_reason,omitempty"`
-	SkipReason    string            `json:"skip_reason,omitempty"`
-	PackageCount  int               `json:"package_count"`
-	AnalyzedAt    *time.Time        `json:"analyzed_at,omitempty"`
-	SBOMDir       string            `json:"sbom_dir,omitempty"`
-	SBOMs         map[string]string `json:"sboms,omitempty"`
+	apiPlatform
+	SBOMDir string `json:"sbom_dir,omitempty"`
 }
+
+// Aliases so the embedded fields are not named Image and Platform, which would hide the
+// image and platform names they hold.
+type (
+	apiImage    = api.Image
+	apiPlatform = api.Platform
+)
 
 func cmdImages(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	flags := flag.NewFlagSet("images", flag.ContinueOnError)
@@ -214,27 +204,17 @@ func (r *inventoryReader) rows(ctx context.Context, f store.ListFilter, status s
 }
 
 func (r *inventoryReader) row(ctx context.Context, in inventory.Row) (imageRow, error) {
-	t, a := in.Tag, in.Analysis
-	row := imageRow{
-		Integration: t.Integration, Repository: t.Repository, Image: t.Image, Tag: t.Tag,
-		Digest: t.Digest, MediaType: in.MediaType, Reference: t.Reference,
-		Status: in.Status, Platforms: make([]platformRow, 0, len(in.Platforms)), SBOMs: in.SBOMs,
-	}
+	img := in.API()
+	row := imageRow{apiImage: img, Platforms: make([]platformRow, 0, len(img.Platforms))}
 	if !in.Analyzed {
 		return row, nil
 	}
-	row.FailureReason, row.SkipReason = in.FailureReason, a.Reason
-	row.PackageCount, row.AnalyzedAt = in.PackageCount, timePtr(a.AnalyzedAt)
 	var err error
-	if row.SBOMDir, err = r.folder(ctx, a); err != nil {
+	if row.SBOMDir, err = r.folder(ctx, in.Analysis); err != nil {
 		return imageRow{}, err
 	}
-	for _, p := range in.Platforms {
-		pr := platformRow{
-			Platform: p.Analysis.Platform, Digest: p.Analysis.Digest, Status: p.Analysis.Status,
-			FailureReason: p.Analysis.Error, SkipReason: p.Analysis.Reason,
-			PackageCount: p.Analysis.PackageCount, AnalyzedAt: timePtr(p.Analysis.AnalyzedAt), SBOMs: p.SBOMs,
-		}
+	for i, p := range in.Platforms {
+		pr := platformRow{apiPlatform: img.Platforms[i]}
 		if pr.SBOMDir, err = r.folder(ctx, p.Analysis); err != nil {
 			return imageRow{}, err
 		}
@@ -294,12 +274,4 @@ func dash(s string) string {
 		return "-"
 	}
 	return s
-}
-
-func timePtr(t time.Time) *time.Time {
-	if t.IsZero() {
-		return nil
-	}
-	u := t.UTC()
-	return &u
 }

@@ -6,6 +6,10 @@
 package inventory
 
 import (
+	"time"
+
+	"github.com/imagewatch/terraform-provider-imagewatch/internal/engine/api"
+
 	"context"
 	"fmt"
 	"os"
@@ -306,4 +310,57 @@ func (d *Directory) delivered(ctx context.Context, digest string) (bool, error) 
 		return false, err
 	}
 	return ok && dl.Status == store.DeliveryDelivered, nil
+}
+
+// API is the row as the inventory API (and the images command's --json) serves it.
+func (r Row) API() api.Image {
+	t, a := r.Tag, r.Analysis
+	img := api.Image{
+		Integration: t.Integration,
+		Repository:  t.Repository,
+		Image:       t.Image,
+		Tag:         t.Tag,
+		Digest:      t.Digest,
+		MediaType:   r.MediaType,
+		Reference:   t.Reference,
+		Status:      r.Status,
+		Modified:    timePtr(t.Modified),
+		FirstSeen:   timePtr(t.FirstSeen),
+		LastSeen:    timePtr(t.LastSeen),
+		Platforms:   make([]api.Platform, 0, len(r.Platforms)),
+		SBOMs:       r.SBOMs,
+	}
+	if !r.Analyzed {
+		return img
+	}
+	img.FailureReason = r.FailureReason
+	img.SkipReason = a.Reason
+	img.Attempts = a.Attempts
+	img.PackageCount = r.PackageCount
+	img.AnalyzedAt = timePtr(a.AnalyzedAt)
+	if a.Status == store.StatusPending || a.Status == store.StatusFailed {
+		img.NextAttempt = timePtr(a.NextAttempt)
+	}
+	for _, p := range r.Platforms {
+		img.Platforms = append(img.Platforms, api.Platform{
+			Platform:      p.Analysis.Platform,
+			Digest:        p.Analysis.Digest,
+			Status:        p.Analysis.Status,
+			FailureReason: p.Analysis.Error,
+			SkipReason:    p.Analysis.Reason,
+			PackageCount:  p.Analysis.PackageCount,
+			AnalyzedAt:    timePtr(p.Analysis.AnalyzedAt),
+			SBOMs:         p.SBOMs,
+		})
+	}
+	return img
+}
+
+// timePtr is t in UTC, or nil (JSON null) when t is zero.
+func timePtr(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	u := t.UTC()
+	return &u
 }

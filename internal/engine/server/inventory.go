@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/imagewatch/terraform-provider-imagewatch/internal/artifactory"
 	"github.com/imagewatch/terraform-provider-imagewatch/internal/engine/api"
@@ -142,7 +141,7 @@ func (s *Server) images(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	for _, row := range rows {
-		resp.Images = append(resp.Images, image(row))
+		resp.Images = append(resp.Images, row.API())
 	}
 	writeJSON(w, http.StatusOK, resp)
 }
@@ -150,50 +149,6 @@ func (s *Server) images(w http.ResponseWriter, r *http.Request) {
 func (s *Server) inventoryFailed(w http.ResponseWriter, err error) {
 	s.log.Error("inventory query failed", "error", err)
 	writeError(w, http.StatusInternalServerError, "", "the inventory query failed; see the engine log")
-}
-
-// image renders an inventory row.
-func image(r inventory.Row) Image {
-	t, a := r.Tag, r.Analysis
-	img := Image{
-		Integration: t.Integration,
-		Repository:  t.Repository,
-		Image:       t.Image,
-		Tag:         t.Tag,
-		Digest:      t.Digest,
-		MediaType:   r.MediaType,
-		Reference:   t.Reference,
-		Status:      r.Status,
-		Modified:    timePtr(t.Modified),
-		FirstSeen:   timePtr(t.FirstSeen),
-		LastSeen:    timePtr(t.LastSeen),
-		Platforms:   make([]Platform, 0, len(r.Platforms)),
-		SBOMs:       r.SBOMs,
-	}
-	if !r.Analyzed {
-		return img
-	}
-	img.FailureReason = r.FailureReason
-	img.SkipReason = a.Reason
-	img.Attempts = a.Attempts
-	img.PackageCount = r.PackageCount
-	img.AnalyzedAt = timePtr(a.AnalyzedAt)
-	if a.Status == store.StatusPending || a.Status == store.StatusFailed {
-		img.NextAttempt = timePtr(a.NextAttempt)
-	}
-	for _, p := range r.Platforms {
-		img.Platforms = append(img.Platforms, Platform{
-			Platform:      p.Analysis.Platform,
-			Digest:        p.Analysis.Digest,
-			Status:        p.Analysis.Status,
-			FailureReason: p.Analysis.Error,
-			SkipReason:    p.Analysis.Reason,
-			PackageCount:  p.Analysis.PackageCount,
-			AnalyzedAt:    timePtr(p.Analysis.AnalyzedAt),
-			SBOMs:         p.SBOMs,
-		})
-	}
-	return img
 }
 
 // locate is the inventory.Locator of the configured SBOM locator.
@@ -205,12 +160,4 @@ func (s *Server) locate(ctx context.Context, digest string) (map[string]string, 
 		return s.sboms(digest), nil
 	}
 	return nil, nil
-}
-
-func timePtr(t time.Time) *time.Time {
-	if t.IsZero() {
-		return nil
-	}
-	u := t.UTC()
-	return &u
 }
